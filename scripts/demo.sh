@@ -8,4 +8,4 @@ cd integration_tests
 export DBT_PROFILES_DIR="$PWD"
 dbt deps --quiet
 dbt build "$@"
-python -m dbt_rfm.cli where --project-dir . --profiles-dir .
+dbt run-operation dbt_rfm.rfm_where

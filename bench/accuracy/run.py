@@ -1,0 +1,133 @@
+"""Run tasks x arms, print a table and write ``bench/results/accuracy.json``.
+
+Usage (repo root, the project's virtualenv)::
+
+    python -m bench.accuracy [--tasks plane_delay_7d,...] [--arms constant,...]
+                             [--db PATH] [--out PATH] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bench.accuracy.arms import ARMS, RANK_K, ArmContext, labels
+from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
+from bench.accuracy.graph import flights_graph
+from bench.accuracy.metrics import auroc, mae, map_at_k
+from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
+from dbt_rfm.errors import RfmError, did_you_mean
+
+DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
+
+
+def evaluate(kind: str, y: Any, pred: Any) -> float:
+    """The task metric of predictions ``pred`` against labels ``y``."""
+    if kind == "binary":
+        return auroc(y, pred)
+    if kind == "regression":
+        return mae(y, pred)
+    return map_at_k(y, pred, RANK_K)
+
+
+def run(
+    db: Path, task_names: list[str], arm_names: list[str], protocol: Protocol
+) -> dict[str, Any]:
+    """Run every (task, arm) pair that the arm supports; return the results document."""
+    con = duckdb.connect(str(ensure_database(db)), read_only=True)
+    graph = flights_graph()
+    results: list[dict[str, Any]] = []
+    tasks: dict[str, Any] = {}
+    for name in task_names:
+        task = get_task(name)
+        t0 = time.perf_counter()
+        splits = build_splits(con, task, protocol)
+        sizes = splits.sizes()
+        tasks[name] = {
+            "description": task.description,
+            "kind": task.kind,
+            "metric": task.metric,
+            "sizes": sizes,
+            "labels_seconds": round(time.perf_counter() - t0, 3),
+        }
+        ctx = ArmContext(con, graph, splits)
+        for arm_name in arm_names:
+            arm = ARMS[arm_name]
+            if not arm.supports(task.kind):
+                continue
+            out = arm.run(ctx)
+            row = {
+                "task": name,
+                "arm": arm_name,
+                "metric": task.metric,
+                "value": round(evaluate(task.kind, labels(splits.test, task.kind), out.test), 4),
+                "val_value": round(
+                    evaluate(task.kind, labels(splits.val, task.kind), out.val), 4
+                ),
+                "seconds": {k: round(v, 3) for k, v in out.seconds.items()},
+                "sizes": sizes,
+                "params": out.params,
+            }
+            results.append(row)
+            print(_line(row), flush=True)
+    con.close()
+    return {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "protocol": {k: str(v) for k, v in asdict(protocol).items()},
+        "tasks": tasks,
+        "results": results,
+    }
+
+
+def _line(row: dict[str, Any]) -> str:
+    s = row["seconds"]
+    return (
+        f"{row['task']:<20} {row['arm']:<16} {row['metric']:<6} {row['value']:>8.4f} "
+        f"(val {row['val_value']:.4f})  features {s['features']:7.2f}s  "
+        f"train {s['train']:7.2f}s  score {s['score']:6.2f}s"
+    )
+
+
+def _names(text: str | None, known: dict[str, Any], what: str) -> list[str]:
+    if not text:
+        return list(known)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in known:
+            raise RfmError(f"unknown {what} '{n}'{did_you_mean(n, known)}; {what}s: {list(known)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__)
+    parser.add_argument("--tasks", help=f"comma-separated, default all: {','.join(TASKS)}")
+    parser.add_argument("--arms", help=f"comma-separated, default all: {','.join(ARMS)}")
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--quick", action="store_true", help="few anchors (smoke test; numbers not comparable)"
+    )
+    args = parser.parse_args(argv)
+    protocol = Protocol()
+    if args.quick:
+        protocol = replace(protocol, max_train_times=3, static_sizes=(3000, 1000, 1000))
+    tasks = _names(args.tasks, TASKS, "task")
+    arms = _names(args.arms, ARMS, "arm")
+    t0 = time.perf_counter()
+    print(f"{'task':<20} {'arm':<16} metric    value", flush=True)
+    doc = run(args.db, tasks, arms, protocol)
+    doc["total_seconds"] = round(time.perf_counter() - t0, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"total {doc['total_seconds']}s; wrote {args.out}")
+    return 0

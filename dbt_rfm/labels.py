@@ -1,0 +1,214 @@
+"""Time-travel labels for arbitrary anchors, in SQL, from Python (DuckDB dialect).
+
+This is the Python twin of the ``rfm_label_sql`` macro (which builds ``rfm_labels``): the same
+steps, CTE for CTE, so that pretraining and ad hoc calls get labels from the project's own label
+machinery. ``tests/test_labels_macro.py`` checks that both give the same rows.
+
+Semantics (see docs/targets.md): a label aggregates the linked rows whose time is in
+``(anchor_time + start, anchor_time + end]``; no row after ``anchor_time + end`` is read.
+COUNT, SUM, EXISTS and COUNT_DISTINCT give 0 for an empty window and keep the anchor; AVG, MIN,
+MAX, FIRST, LAST and LIST_DISTINCT drop it. Static targets read the entity row's own column and
+drop anchors whose value is null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from dbt_rfm.pql.ir import ZERO_WHEN_EMPTY, Aggregate
+from dbt_rfm.pql.render import cast_sql, condition_sql
+from dbt_rfm.pql.target import Target
+from dbt_rfm.pql.validate import link_to_entity
+from dbt_rfm.spec import GraphSpec
+
+#: The labels table (rfm_labels) without target_name: one row per labelled anchor.
+LABELS = pa.schema(
+    [
+        pa.field("entity_id", pa.string(), nullable=False),
+        pa.field("anchor_time", pa.timestamp("us"), nullable=False),
+        pa.field("label", pa.float64()),  # binary 0/1; regression: the value
+        pa.field("label_class", pa.string()),  # multiclass
+        pa.field("label_items", pa.list_(pa.string())),  # ranking: distinct parent keys
+    ]
+)
+
+_DATEPART = {
+    "seconds": "second",
+    "minutes": "minute",
+    "hours": "hour",
+    "days": "day",
+    "weeks": "week",
+    "months": "month",
+}
+
+
+def add_interval(t: datetime, n: int, unit: str) -> datetime:
+    """``t + n unit`` (months: calendar months, clamped to the month's last day)."""
+    if unit == "months":
+        import calendar
+
+        month0 = t.month - 1 + n
+        year, month = t.year + month0 // 12, month0 % 12 + 1
+        day = min(t.day, calendar.monthrange(year, month)[1])
+        return t.replace(year=year, month=month, day=day)
+    return t + timedelta(**{unit: n})
+
+
+def interval_sql(expr: str, n: int, unit: str) -> str:
+    """DuckDB for ``expr + n unit``, as dbt-duckdb renders ``dbt.dateadd``."""
+    return f"({expr} + cast({n} as bigint) * interval 1 {_DATEPART[unit]})"
+
+
+def key_sql(columns: tuple[str, ...], alias: str = "") -> str:
+    """A row key as text: ``cast(col as varchar)``, composite keys joined with ``|``."""
+    prefix = f"{alias}." if alias else ""
+    parts = [f'cast({prefix}"{c}" as varchar)' for c in columns]
+    return parts[0] if len(parts) == 1 else f"concat_ws('|', {', '.join(parts)})"
+
+
+def _agg_expr(agg: Aggregate) -> str:
+    v = "w.value"
+    return {
+        "COUNT": "count(w.row_time)",
+        "EXISTS": "count(w.row_time)",
+        "SUM": f"coalesce(sum({v}), 0)",
+        "AVG": f"avg({v})",
+        "MIN": f"min({v})",
+        "MAX": f"max({v})",
+        "COUNT_DISTINCT": f"count(distinct {v})",
+        "FIRST": f"first({v} order by w.row_time, {v})",
+        "LAST": f"first({v} order by w.row_time desc, {v} desc)",
+        "LIST_DISTINCT": f"list_sort(array_agg(distinct {v}) filter (where {v} is not null))",
+    }[agg.fn]
+
+
+def _label_cols(target: Target, value: str) -> str:
+    """Select list ``label, label_class, label_items`` from the aggregated ``value``."""
+    label, label_class, items = (
+        "cast(null as double)",
+        "cast(null as varchar)",
+        "cast(null as varchar[])",
+    )
+    if target.cast is not None:
+        label = f"case when {cast_sql(value, target.cast)} then 1.0 else 0.0 end"
+    elif target.aggregate is not None and target.aggregate.fn == "EXISTS":
+        label = f"case when {value} > 0 then 1.0 else 0.0 end"
+    elif target.task == "regression":
+        label = f"cast({value} as double)"
+    elif target.task == "multiclass":
+        label_class = f"cast({value} as varchar)"
+    elif target.task == "ranking":
+        items = value
+    return f"{label} as label, {label_class} as label_class, {items} as label_items"
+
+
+def label_sql(
+    graph: GraphSpec, target: Target, anchors: str, relations: Mapping[str, str] | None = None
+) -> str:
+    """SQL selecting ``(entity_id, anchor_time, label, label_class, label_items)``.
+
+    Args:
+        graph: the relational graph.
+        target: a validated target.
+        anchors: a relation or ``(subquery)`` with columns ``entity_id``, ``anchor_time``.
+        relations: optional table name -> relation overrides (default: ``TableSpec.relation``).
+
+    Returns:
+        DuckDB SQL; one row per distinct anchor that has a label.
+    """
+    rel = dict(relations or {})
+    anchors_cte = (
+        "anchors as (\n    select distinct cast(entity_id as varchar) as entity_id,\n"
+        f"        cast(anchor_time as timestamp) as anchor_time\n    from {anchors} as a\n)"
+    )
+    if target.aggregate is None:
+        ent = graph.table(target.entity)
+        column = f'e."{target.static}"'
+        return (
+            f"with {anchors_cte},\nentity_rows as (\n    select {key_sql(ent.primary_key, 'e')} "
+            f"as entity_id, {column} as value\n    from {rel.get(ent.name, ent.relation)} as e\n"
+            f"    where {column} is not null\n),\nlabelled as (\n    select a.entity_id, "
+            f"a.anchor_time, {_label_cols(target, 'r.value')}\n    from anchors as a\n"
+            f"    join entity_rows as r on r.entity_id = a.entity_id\n)\n"
+            "select * from labelled"
+        )
+    agg = target.aggregate
+    child = graph.table(agg.table)
+    link = link_to_entity(graph, agg, target.entity, target.name)
+    value = "null" if agg.column == "*" else f'c."{agg.column}"'
+    if agg.fn == "LIST_DISTINCT":
+        value = f"cast({value} as varchar)"
+    filters = [f'c."{c}" is not null' for c in link.child_columns]
+    if agg.column != "*":
+        filters.append(f'c."{agg.column}" is not null')
+    if agg.where is not None:
+        filters.append(condition_sql(agg.where, "c"))
+    lo = (
+        ""
+        if agg.start is None
+        else (f"\n        and c.row_time > {interval_sql('a.anchor_time', agg.start, agg.unit)}")
+    )
+    keep = "true" if agg.fn in ZERO_WHEN_EMPTY else "value is not null"
+    if agg.fn == "LIST_DISTINCT":
+        keep = "len(value) > 0"
+    return f"""with {anchors_cte},
+child_rows as (
+    select {key_sql(link.child_columns, "c")} as entity_id,
+        cast(c."{child.time_column}" as timestamp) as row_time, {value} as value
+    from {rel.get(child.name, child.relation)} as c
+    where {" and ".join(filters)}
+),
+windowed as (
+    select a.entity_id, a.anchor_time, c.row_time, c.value
+    from anchors as a
+    join child_rows as c on c.entity_id = a.entity_id{lo}
+        and c.row_time <= {interval_sql("a.anchor_time", agg.end, agg.unit)}
+),
+aggregated as (
+    select a.entity_id, a.anchor_time, {_agg_expr(agg)} as value
+    from anchors as a
+    left join windowed as w on w.entity_id = a.entity_id and w.anchor_time = a.anchor_time
+    group by a.entity_id, a.anchor_time
+),
+labelled as (
+    select entity_id, anchor_time, {_label_cols(target, "value")}
+    from aggregated
+    where {keep}
+)
+select * from labelled"""
+
+
+def build_labels(
+    con: Any,
+    graph: GraphSpec,
+    target: Target,
+    anchors: pa.Table | str,
+    relations: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """Run :func:`label_sql` on a DuckDB connection.
+
+    Args:
+        con: a ``duckdb.DuckDBPyConnection``.
+        graph: the relational graph.
+        target: a validated target.
+        anchors: an Arrow table with ``entity_id`` (string) and ``anchor_time`` (timestamp), or
+            the name of a relation holding them.
+        relations: optional table name -> relation overrides.
+
+    Returns:
+        Arrow table with schema :data:`LABELS`, sorted by (entity_id, anchor_time).
+    """
+    name = anchors if isinstance(anchors, str) else "__rfm_label_anchors"
+    if not isinstance(anchors, str):
+        con.register(name, anchors)
+    try:
+        sql = label_sql(graph, target, name, relations)
+        table = con.sql(f"select * from ({sql}) order by entity_id, anchor_time").to_arrow_table()
+    finally:
+        if not isinstance(anchors, str):
+            con.unregister(name)
+    return table.cast(LABELS)

@@ -1,0 +1,206 @@
+"""Train the encoder and ICL head on episodes, save and load checkpoints.
+
+An episode samples labelled anchors, splits them at random into context and queries, encodes
+all of them, and scores the queries' labels with the head (cross-entropy over the classes of
+``rfm_runtime.labels``, the encoding serving uses). The same step serves "train briefly on my
+target" and pretraining over many generated tasks: call :func:`episode_loss` per task.
+
+Inputs are plain arrays: a :class:`~rfm_runtime.tokenize.TokenBatch` with one row per
+labelled anchor and its labels.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rfm_runtime.contract import TASK_TYPES
+from rfm_runtime.errors import RfmError
+from rfm_runtime.labels import prepare_labels, query_classes
+from rfm_runtime.tokenize import TokenBatch
+
+from dbt_rfm.nn.config import NetConfig
+from dbt_rfm.nn.encoder import RelationalEncoder
+from dbt_rfm.nn.icl_head import ICLHead
+
+log = logging.getLogger("dbt_rfm")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Episode training settings.
+
+    Attributes:
+        steps: optimiser steps (one episode each).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        context_size: labelled context anchors per episode.
+        query_size: query anchors per episode.
+        seed: seeds numpy and torch for reproducible episodes.
+        clip: gradient-norm clip.
+    """
+
+    steps: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    context_size: int = 96
+    query_size: int = 32
+    seed: int = 0
+    clip: float = 1.0
+
+
+def to_tensors(tokens: TokenBatch) -> tuple[torch.Tensor, ...]:
+    """TokenBatch arrays as tensors, in encoder argument order (trailing padding trimmed)."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in tokens.trimmed().feeds().values())
+
+
+def episode_loss(
+    encoder: RelationalEncoder,
+    head: ICLHead,
+    tokens: TokenBatch,
+    labels: Sequence[Any] | np.ndarray,
+    task: str,
+    rng: np.random.Generator,
+    context_size: int,
+    query_size: int,
+) -> torch.Tensor | None:
+    """Cross-entropy of one random context/query episode; None when it has no usable query.
+
+    Args:
+        encoder: the encoder (train mode as the caller chose).
+        head: the ICL head.
+        tokens: ``[A, S]`` tokens of A labelled anchors.
+        labels: A labels (0/1, numbers or class names, as ``rfm_runtime.labels``).
+        task: ``binary``, ``regression``, ``multiclass`` or ``ranking``.
+        rng: episode sampler.
+        context_size: context anchors N.
+        query_size: query anchors Q.
+    """
+    a = tokens.num_anchors
+    if a < 2:
+        raise RfmError(f"training needs at least 2 labelled anchors, got {a}")
+    n = min(context_size + query_size, a)
+    pick = rng.permutation(a)[:n]
+    n_ctx = max(1, n - min(query_size, n // 2))
+    ctx_idx, q_idx = pick[:n_ctx], pick[n_ctx:]
+    y = np.asarray(labels, dtype=object)
+    ctx = prepare_labels(task, list(y[ctx_idx]), head.k)
+    q_cls = query_classes(ctx, list(y[q_idx]))
+    ctx_idx, q_idx, q_cls = ctx_idx[ctx.keep], q_idx[q_cls >= 0], q_cls[q_cls >= 0]
+    if not len(q_idx):
+        return None
+    classes = ctx.classes
+    if ctx.task == "multiclass":  # class ids are arbitrary names: teach the head that
+        perm = rng.permutation(head.k)[: ctx.num_classes]
+        classes, q_cls = perm[classes], perm[q_cls]
+        num_classes = head.k
+    else:
+        num_classes = ctx.num_classes
+    emb = encoder(*to_tensors(tokens.take(np.concatenate([ctx_idx, q_idx]))))
+    logits, _ = head(
+        emb[len(ctx_idx) :],
+        emb[: len(ctx_idx)],
+        torch.from_numpy(classes.astype(np.int64)),
+        torch.from_numpy(ctx.values),
+        torch.tensor([TASK_TYPES.index(ctx.head_task)]),
+        torch.tensor([num_classes]),
+    )
+    return F.cross_entropy(logits, torch.from_numpy(q_cls.astype(np.int64)))
+
+
+def train_icl(
+    encoder: RelationalEncoder,
+    head: ICLHead,
+    tokens: TokenBatch,
+    labels: Sequence[Any] | np.ndarray,
+    task: str,
+    config: TrainConfig = TrainConfig(),
+    on_step: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Train encoder and head in place on episodes of one labelled set.
+
+    Args:
+        encoder, head: the net (e.g. freshly built or loaded from a checkpoint).
+        tokens: ``[A, S]`` tokens of the labelled anchors.
+        labels: their A labels.
+        task: the task type.
+        config: steps, learning rate, episode sizes, seed.
+        on_step: called with ``(step, loss)`` after every step.
+
+    Returns:
+        The loss of every step that had a usable episode.
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    params = list(encoder.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    encoder.train()
+    head.train()
+    losses: list[float] = []
+    start = time.monotonic()
+    for step in range(config.steps):
+        loss = episode_loss(
+            encoder, head, tokens, labels, task, rng, config.context_size, config.query_size
+        )
+        if loss is None:
+            continue
+        opt.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(params, config.clip)
+        opt.step()
+        value = loss.item()
+        losses.append(value)
+        if on_step is not None:
+            on_step(step, value)
+        if step % 10 == 0:
+            log.info("rfm train step %d loss %.4f (%.1fs)", step, value, time.monotonic() - start)
+    encoder.eval()
+    head.eval()
+    return losses
+
+
+def save_checkpoint(
+    path: str | Path, encoder: RelationalEncoder, head: ICLHead, meta: dict[str, Any] | None = None
+) -> Path:
+    """Write ``{net_config, encoder, head, meta}`` with ``torch.save``; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "net_config": encoder.cfg.to_dict(),
+        "encoder": encoder.state_dict(),
+        "head": head.state_dict(),
+        "meta": meta or {},
+    }
+    torch.save(state, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[RelationalEncoder, ICLHead, dict[str, Any]]:
+    """Inverse of :func:`save_checkpoint`: ``(encoder, head, meta)`` in eval mode."""
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    cfg = NetConfig.from_dict(state["net_config"])
+    encoder, head = RelationalEncoder(cfg), ICLHead(cfg)
+    encoder.load_state_dict(state["encoder"])
+    head.load_state_dict(state["head"])
+    encoder.eval()
+    head.eval()
+    return encoder, head, dict(state.get("meta", {}))
+
+
+def build_net(cfg: NetConfig | None = None, seed: int = 0) -> tuple[RelationalEncoder, ICLHead]:
+    """A freshly initialised encoder and head (seeded)."""
+    torch.manual_seed(seed)
+    cfg = cfg or NetConfig()
+    return RelationalEncoder(cfg), ICLHead(cfg)
+
+
+def train_config_dict(config: TrainConfig) -> dict[str, Any]:
+    """TrainConfig as a plain dict, for checkpoint metadata."""
+    return asdict(config)

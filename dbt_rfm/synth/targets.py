@@ -1,0 +1,227 @@
+"""Random predictive queries over a database, in the YAML target form of :mod:`dbt_rfm.pql`.
+
+Each target picks an entity table and a child table with a time column, a window of 7 to 90
+days, a task (binary, regression, multiclass, ranking) and an aggregate; casts sit at random
+quantiles of the labels on the target's own anchor spine, and a target is kept only when its
+labels are not degenerate (binary: 5% to 95% positives).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rfm_runtime.schema import ANCHORS
+
+from dbt_rfm.errors import RfmError
+from dbt_rfm.spec import LinkSpec
+from dbt_rfm.synth.db import SynthDB, row_keys
+from dbt_rfm.synth.labels import US_PER, aggregate_values
+
+WINDOWS = (7, 14, 30, 60, 90)
+TASK_WEIGHTS = {"binary": 0.4, "regression": 0.3, "multiclass": 0.15, "ranking": 0.15}
+DAY = US_PER["days"]
+
+
+def anchor_spine(
+    db: SynthDB,
+    entity: str,
+    table: str,
+    window_days: int,
+    rng: np.random.Generator,
+    max_times: int = 8,
+    max_entities: int | None = 2000,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """A spine of anchors for ``entity``, with label windows inside ``table``'s time range.
+
+    Anchor times are midnights stepping back by a random step (half to one window) from the
+    last time whose window of ``window_days`` ends by ``table``'s last row, keeping at least
+    one window of history. At each time, the entities that exist (created by then) are
+    anchors, subsampled to ``max_entities``.
+
+    Returns:
+        ``(anchors, spine)``: an ANCHORS table sorted by time then entity, and the YAML spine
+        ``{start, end, step, unit}`` that reproduces its times.
+    """
+    t_spec = db.spec.table(table)
+    if t_spec.time_column is None:
+        raise RfmError(f"model '{table}' has no time column to place anchors in")
+    t = pc.cast(db.tables[table][t_spec.time_column], pa.int64()).to_numpy()
+    if t.size == 0:
+        raise RfmError(f"model '{table}' has no rows to place anchors in")
+    step = int(rng.integers(max(1, window_days // 2), window_days + 1))
+    end = (int(t.max()) // DAY - window_days) * DAY
+    start_min = (int(t.min()) // DAY + window_days) * DAY
+    times = [end - k * step * DAY for k in range(max_times) if end - k * step * DAY >= start_min]
+    if not times:
+        raise RfmError(f"model '{table}' spans too little time for {window_days}-day windows")
+    ent = db.spec.table(entity)
+    keys = row_keys(db.tables[entity], ent.primary_key)
+    born = (
+        None
+        if ent.time_column is None
+        else pc.cast(db.tables[entity][ent.time_column], pa.int64()).to_numpy()
+    )
+    ids, at = [], []
+    for time in sorted(times):
+        idx = np.arange(len(keys)) if born is None else np.flatnonzero(born <= time)
+        if max_entities is not None and idx.size > max_entities:
+            idx = np.sort(rng.choice(idx, size=max_entities, replace=False))
+        ids.append(keys.take(pa.array(idx, pa.int64())))
+        at.append(np.full(idx.size, time, dtype=np.int64))
+    anchors = pa.table(
+        [pa.concat_arrays(ids), pa.array(np.concatenate(at)).cast(pa.timestamp("us"))],
+        schema=ANCHORS,
+    )
+    iso = [
+        str(np.datetime64(min(times), "us").astype("datetime64[D]")),
+        str(np.datetime64(max(times), "us").astype("datetime64[D]")),
+    ]
+    return anchors, {"start": iso[0], "end": iso[1], "step": step, "unit": "days"}
+
+
+def random_targets(db: SynthDB, rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
+    """Draw ``n`` random, non-degenerate targets (fewer if the database offers too few).
+
+    Returns:
+        YAML target dicts (``name, entity, task, aggregate, cast?, entity_filter?, top_k?,
+        anchors``) that :meth:`dbt_rfm.pql.Target.from_dict` accepts.
+    """
+    cands = [
+        lk
+        for lk in db.spec.links
+        if lk.child != lk.parent
+        and db.spec.table(lk.child).time_column is not None
+        and db.tables[lk.child].num_rows > 0
+    ]
+    if not cands:
+        return []
+    out: list[dict[str, Any]] = []
+    for _ in range(n * 15):
+        if len(out) == n:
+            break
+        link = cands[int(rng.integers(len(cands)))]
+        target = _draw(db, rng, link, name=f"t{len(out)}")
+        if target is not None:
+            out.append(target)
+    return out
+
+
+def _draw(
+    db: SynthDB, rng: np.random.Generator, link: LinkSpec, name: str
+) -> dict[str, Any] | None:
+    child = db.spec.table(link.child)
+    tasks = list(TASK_WEIGHTS)
+    task = tasks[int(rng.choice(len(tasks), p=np.array(list(TASK_WEIGHTS.values()))))]
+    window = int(rng.choice(WINDOWS))
+    by_stype: dict[str, list[str]] = {}
+    for c in child.value_columns:
+        by_stype.setdefault(c.stype, []).append(c.name)
+    nums = by_stype.get("numerical", [])
+    agg: dict[str, Any] = {
+        "table": child.name,
+        "column": "*",
+        "start": 0,
+        "end": window,
+        "unit": "days",
+    }
+    if len([lk for lk in db.spec.links_from(child.name) if lk.parent == link.parent]) > 1:
+        agg["link"] = list(link.child_columns)
+    if task == "multiclass":
+        cats = by_stype.get("categorical", [])
+        if not cats:
+            return None
+        agg |= {"fn": str(rng.choice(["FIRST", "LAST"])), "column": str(rng.choice(cats))}
+    elif task == "ranking":
+        items = [
+            lk
+            for lk in db.spec.links_from(child.name)
+            if lk.parent not in (link.parent, child.name) and len(lk.child_columns) == 1
+        ]
+        if not items:
+            return None
+        agg |= {
+            "fn": "LIST_DISTINCT",
+            "column": items[int(rng.integers(len(items)))].child_columns[0],
+        }
+    else:
+        fns = ["COUNT", "EXISTS"] if task == "binary" else ["COUNT"]
+        fns += ["SUM", "AVG", "MAX", "MIN"] if nums else []
+        fn = str(rng.choice(fns))
+        agg |= {"fn": fn, "column": "*" if fn in ("COUNT", "EXISTS") else str(rng.choice(nums))}
+        if rng.random() < 0.3:
+            agg["where"] = _random_where(db, rng, child.name)
+    target: dict[str, Any] = {"name": name, "entity": link.parent, "task": task, "aggregate": agg}
+    if agg["fn"] in ("COUNT", "SUM", "EXISTS") and rng.random() < 0.5:
+        target["entity_filter"] = {
+            "aggregate": {
+                "fn": "COUNT",
+                "table": child.name,
+                "column": "*",
+                "start": -int(rng.choice([window, 2 * window, 90])),
+                "end": 0,
+                "unit": "days",
+            }
+            | ({"link": agg["link"]} if "link" in agg else {}),
+            "cast": {"op": ">", "value": 0},
+        }
+    if task == "ranking":
+        target["top_k"] = int(rng.choice([5, 10]))
+    try:
+        anchors, spine = anchor_spine(db, link.parent, child.name, window, rng, max_times=6)
+    except RfmError:
+        return None
+    target["anchors"] = {"spine": spine}
+    values, ok = aggregate_values(db, link.parent, agg, anchors)
+    ef = target.get("entity_filter")
+    if ef:
+        fv, fok = aggregate_values(db, link.parent, ef["aggregate"], anchors)
+        ok &= fok & np.array([v is not None and v > 0 for v in fv])
+    if ok.sum() < 30:
+        return None
+    return _finish(rng, target, values[ok])
+
+
+def _finish(
+    rng: np.random.Generator, target: dict[str, Any], values: np.ndarray
+) -> dict[str, Any] | None:
+    """Add a cast (binary) and check that the labels vary enough; None when degenerate."""
+    task, fn = target["task"], target["aggregate"]["fn"]
+    if task == "multiclass":
+        _, counts = np.unique(values.astype(str), return_counts=True)
+        return target if counts.size > 1 and counts.max() <= 0.9 * counts.sum() else None
+    if task == "ranking":
+        return target
+    x = values.astype(np.float64)
+    if task == "regression":
+        _, counts = np.unique(x, return_counts=True)
+        return target if counts.size > 1 and counts.max() <= 0.95 * x.size else None
+    if fn == "EXISTS":
+        return target if 0.05 <= x.mean() <= 0.95 else None
+    q = float(np.quantile(x, rng.uniform(0.2, 0.8)))
+    q = int(q) if float(q).is_integer() else round(q, 4)
+    for op in (">", ">="):
+        rate = float((x > q).mean() if op == ">" else (x >= q).mean())
+        if 0.05 <= rate <= 0.95:
+            return target | {"cast": {"op": op, "value": q}}
+    return None
+
+
+def _random_where(db: SynthDB, rng: np.random.Generator, table: str) -> list[dict[str, Any]]:
+    """One comparison on a value column of ``table`` that keeps a sizeable share of rows."""
+    spec = db.spec.table(table)
+    data = db.tables[table]
+    cols = [c for c in spec.value_columns if c.stype in ("categorical", "boolean", "numerical")]
+    if not cols:
+        return [{"column": spec.time_column, "op": "IS NOT NULL"}]
+    c = cols[int(rng.integers(len(cols)))]
+    col = data[c.name].drop_null()
+    if len(col) == 0:
+        return [{"column": c.name, "op": "IS NULL"}]
+    if c.stype == "numerical":
+        median = float(np.median(pc.cast(col, pa.float64()).to_numpy()))
+        return [{"column": c.name, "op": str(rng.choice([">", "<="])), "value": round(median, 4)}]
+    value = col[int(rng.integers(len(col)))].as_py()  # frequent values are drawn more often
+    return [{"column": c.name, "op": str(rng.choice(["=", "!="])), "value": value}]

@@ -1,0 +1,49 @@
+{#- Private SQL fragments shared by sample_subgraph and subgraph_cells (see docs/sampling.md). -#}
+
+{#- A key as text: cast(c as varchar), composite keys joined with '|' (rfm_runtime.schema).
+    nullable=true gives null when any part is null (a foreign key that points nowhere). -#}
+{% macro _rfm_sampling_key_text(columns, alias, nullable=false) -%}
+  {%- if columns | length == 1 -%}
+    cast({{ alias }}.{{ columns[0] }} as varchar)
+  {%- else -%}
+    {%- if nullable -%}case when {% for c in columns %}{{ alias }}.{{ c }} is not null{% if not loop.last %} and {% endif %}{% endfor %} then {% endif -%}
+    concat_ws('|'{% for c in columns %}, cast({{ alias }}.{{ c }} as varchar){% endfor %})
+    {%- if nullable %} end{% endif -%}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Days from start to end as a double: microseconds / 86400e6, so every engine rounds alike. -#}
+{% macro _rfm_sampling_days(start, end) -%}
+  {{ return(adapter.dispatch('_rfm_sampling_days', 'dbt_rfm')(start, end)) }}
+{%- endmacro %}
+
+{#- datediff('microsecond', ...) is exact on DuckDB and Snowflake alike. -#}
+{% macro default___rfm_sampling_days(start, end) -%}
+  cast(datediff('microsecond', {{ start }}, {{ end }}) as double) / cast(86400000000 as double)
+{%- endmacro %}
+
+{#- Hops and per-hop fan-out caps: arguments, else vars dbt_rfm:hops / dbt_rfm:fanouts. -#}
+{% macro _rfm_sampling_caps(hops=none, fanouts=none) -%}
+  {%- set hops = hops if hops is not none else var('dbt_rfm:hops', 2) -%}
+  {%- set fanouts = fanouts if fanouts is not none else var('dbt_rfm:fanouts', [16, 4]) -%}
+  {%- if hops is string or hops is not number or hops < 0 or hops != hops | int -%}
+    {{ exceptions.raise_compiler_error("dbt_rfm:hops must be a non-negative integer, found " ~ hops) }}
+  {%- endif -%}
+  {%- if fanouts is string or fanouts is mapping or fanouts | length != hops -%}
+    {{ exceptions.raise_compiler_error("dbt_rfm:fanouts must have one cap per hop (" ~ hops ~ " hops), found " ~ fanouts) }}
+  {%- endif -%}
+  {%- for cap in fanouts -%}
+    {%- if cap is string or cap is not number or cap < 0 or cap != cap | int -%}
+      {{ exceptions.raise_compiler_error("dbt_rfm:fanouts must hold non-negative integers, found " ~ fanouts) }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return({"hops": hops | int, "fanouts": fanouts | map('int') | list}) }}
+{%- endmacro %}
+
+{#- The graph table called `name`, or a compiler error naming the closest table. -#}
+{% macro _rfm_sampling_table(graph, name) -%}
+  {%- if name not in graph["tables"] -%}
+    {{ exceptions.raise_compiler_error("no model '" ~ name ~ "' in the rfm graph; graph models: " ~ (graph["tables"].keys() | sort | join(", "))) }}
+  {%- endif -%}
+  {{ return(graph["tables"][name]) }}
+{%- endmacro %}

@@ -1,0 +1,193 @@
+"""Stream predictions: encode the labelled context once, then score query anchors B at a time.
+
+Only the context embeddings (``N x d``) and one batch of query anchors are in memory at a
+time; the output is a generator of record batches that a dbt Python model can return as a
+``pyarrow.RecordBatchReader`` (:func:`as_reader`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from rfm_runtime.errors import RfmError
+from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
+from rfm_runtime.progress import Progress, ProgressTracker
+from rfm_runtime.schema import CELLS, PREDICTIONS, embeddings_schema
+from rfm_runtime.session import RfmSession
+from rfm_runtime.token_stream import TokenChunk, iter_token_batches
+from rfm_runtime.tokenize import AnchorKey, TokenizerConfig, anchor_keys, tokenize
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def encode_context(
+    session: RfmSession,
+    context_cells: Iterable[pa.RecordBatch],
+    context_labels: pa.Table,
+    task: str,
+    config: TokenizerConfig,
+) -> tuple[np.ndarray, ContextLabels]:
+    """Embed the labelled context anchors once.
+
+    Args:
+        session: the opened artifact.
+        context_cells: CELLS batches of the context anchors (any subset may lack cells).
+        context_labels: ``entity_id, anchor_time, label[, label_class]``; multiclass reads
+            ``label_class`` when present, else ``label``.
+        task: the target's task type.
+        config: tokenizer settings.
+
+    Returns:
+        ``(float32[M, d] embeddings of the kept rows, their labels)`` in label-table order.
+
+    Raises:
+        RfmError: when the label table lacks a column or has no usable label.
+    """
+    for name in ("entity_id", "anchor_time", "label"):
+        if name not in context_labels.column_names:
+            raise RfmError(
+                f"context labels lack column '{name}'; "
+                f"found {', '.join(context_labels.column_names)}"
+            )
+    keys = anchor_keys(context_labels)
+    column = (
+        "label_class"
+        if task == "multiclass" and "label_class" in context_labels.column_names
+        else "label"
+    )
+    labels = prepare_labels(
+        task, context_labels.column(column).to_pylist(), session.contract.max_classes
+    )
+    wanted = {k for k, kept in zip(keys, labels.keep.tolist(), strict=True) if kept}
+    found: dict[AnchorKey, np.ndarray] = {}
+    for chunk in iter_token_batches(context_cells, config):
+        rows = [i for i, k in enumerate(anchor_keys(chunk.anchors)) if k in wanted]
+        if rows:
+            emb = session.encode(chunk.tokens.take(np.array(rows)))
+            chunk_keys = anchor_keys(chunk.anchors)
+            found.update({chunk_keys[i]: e for i, e in zip(rows, emb, strict=True)})
+    missing = [k for k in dict.fromkeys(keys) if k in wanted and k not in found]
+    for start in range(0, len(missing), config.batch_size):
+        part = missing[start : start + config.batch_size]
+        emb = session.encode(tokenize(CELLS.empty_table(), part, config))
+        found.update(zip(part, emb, strict=True))
+    kept_keys = [k for k, kept in zip(keys, labels.keep.tolist(), strict=True) if kept]
+    context = np.stack([found[k] for k in kept_keys]).astype(np.float32)
+    return context, labels
+
+
+def score(
+    session: RfmSession,
+    context_cells: Iterable[pa.RecordBatch],
+    context_labels: pa.Table,
+    query_cells: Iterable[pa.RecordBatch],
+    task: str,
+    target_name: str,
+    *,
+    query_anchors: Iterable[pa.RecordBatch] | None = None,
+    target_column: str | None = None,
+    batch_size: int = 32,
+    total_queries: int | None = None,
+    dbt_invocation_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    echo: bool = False,
+) -> Iterator[pa.RecordBatch]:
+    """Predict ``target_name`` for every query anchor, streaming.
+
+    Args:
+        session: the opened artifact.
+        context_cells: CELLS batches of the labelled context anchors.
+        context_labels: ``entity_id, anchor_time, label[, label_class]``.
+        query_cells: CELLS batches of the query anchors, read lazily, B anchors at a time.
+        task: ``binary``, ``regression``, ``multiclass`` or ``ranking`` (binary per candidate).
+        target_name: written into every row.
+        query_anchors: ANCHORS batches, same order as ``query_cells``: anchors without any
+            cell still get a row. Without it, every anchor present in ``query_cells`` does.
+        target_column: for static targets: the entity column that is the label (dropped).
+        batch_size: query anchors per batch B.
+        total_queries: number of query anchors, when known, for the ETA.
+        dbt_invocation_id: written into every row.
+        progress: called with a :class:`Progress` every ~10 s and at the end.
+        echo: also print progress lines (dbt shows a Python model's prints).
+
+    Yields:
+        Record batches in schema ``PREDICTIONS``, one row per query anchor.
+    """
+    config = session.tokenizer_config(batch_size, target_column)
+    context, labels = encode_context(session, context_cells, context_labels, task, config)
+    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
+    for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
+        probs = session.class_probs(session.encode(chunk.tokens), context, labels)
+        yield _predictions(
+            chunk, decode(labels, probs), target_name, session, scored_at, dbt_invocation_id
+        )
+        tracker.update(chunk.tokens.num_anchors)
+    tracker.finish()
+
+
+def embed(
+    session: RfmSession,
+    cells: Iterable[pa.RecordBatch],
+    target_name: str,
+    *,
+    anchors: Iterable[pa.RecordBatch] | None = None,
+    target_column: str | None = None,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Anchor embeddings, streaming, in schema ``embeddings_schema(d)`` (args as :func:`score`)."""
+    config = session.tokenizer_config(batch_size, target_column)
+    schema = embeddings_schema(session.embedding_dim)
+    tracker = ProgressTracker(f"embedding {target_name}", None, progress)
+    for chunk in iter_token_batches(cells, config, anchors=anchors):
+        emb = session.encode(chunk.tokens).astype(np.float32)
+        b = len(emb)
+        flat = pa.array(emb.reshape(-1), pa.float32())
+        yield pa.record_batch(
+            [
+                chunk.anchors.column("entity_id").combine_chunks(),
+                chunk.anchors.column("anchor_time").combine_chunks(),
+                pa.array([target_name] * b, pa.string()),
+                pa.FixedSizeListArray.from_arrays(flat, session.embedding_dim),
+                pa.array([session.model_version] * b, pa.string()),
+            ],
+            schema=schema,
+        )
+        tracker.update(b)
+    tracker.finish()
+
+
+def as_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
+    """Wrap a batch generator as a reader (what a dbt-duckdb Python model returns to stream)."""
+    return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def _predictions(
+    chunk: TokenChunk,
+    d: Decoded,
+    target_name: str,
+    session: RfmSession,
+    scored_at: dt.datetime,
+    invocation: str | None,
+) -> pa.RecordBatch:
+    b = chunk.tokens.num_anchors
+    return pa.record_batch(
+        [
+            chunk.anchors.column("entity_id").combine_chunks(),
+            chunk.anchors.column("anchor_time").combine_chunks(),
+            pa.array([target_name] * b, pa.string()),
+            pa.array(d.prediction, pa.float64(), from_pandas=True),
+            pa.array(d.probability, pa.float64(), from_pandas=True),
+            pa.array(d.predicted_class, pa.string()),
+            pa.array(d.class_scores, PREDICTIONS.field("class_scores").type),
+            pa.array([session.model_version] * b, pa.string()),
+            pa.array([scored_at] * b, pa.timestamp("us")),
+            pa.array([invocation] * b, pa.string()),
+        ],
+        schema=PREDICTIONS,
+    )

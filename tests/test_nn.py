@@ -1,0 +1,110 @@
+"""The net: masks from ids, padding invariance, head outputs, training, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dbt_rfm.nn.config import NetConfig  # noqa: E402
+from dbt_rfm.nn.encoder import build_masks  # noqa: E402
+from dbt_rfm.nn.train import (  # noqa: E402
+    TrainConfig,
+    build_net,
+    load_checkpoint,
+    save_checkpoint,
+    to_tensors,
+    train_icl,
+)
+from rfm_runtime.errors import RfmError  # noqa: E402
+from rfm_runtime.tokenize import tokenize  # noqa: E402
+
+from rfm_synthetic import make_cells, small_net_config  # noqa: E402
+
+CFG = small_net_config()
+
+
+def _brute_masks(node, parent, column):
+    """The mask definitions, one pair at a time."""
+    s = len(node)
+    out = np.zeros((4, s, s), dtype=bool)
+    for i, j in itertools.product(range(s), range(s)):
+        ok = node[i] >= 0 and node[j] >= 0
+        out[0, i, j] = ok and column[i] == column[j]
+        out[1, i, j] = ok and (node[j] == node[i] or node[j] == parent[i])
+        out[2, i, j] = ok and parent[j] == node[i]
+        out[3, i, j] = ok
+        out[:, i, i] = True
+    return out
+
+
+def test_masks_match_their_definitions() -> None:
+    cells, _ = make_cells(3, seed=11)
+    b = tokenize(cells, None, CFG.tokenizer()).trimmed()
+    masks = build_masks(
+        *(torch.from_numpy(a) for a in (b.node_index, b.parent_index, b.column_index))
+    )
+    for a in range(b.num_anchors):
+        expected = _brute_masks(b.node_index[a], b.parent_index[a], b.column_index[a])
+        np.testing.assert_array_equal(masks[a].numpy(), expected)
+    # a hop-1 order token sees its customer row (feature) and the customer sees the orders
+    a, hop1 = 0, int(np.flatnonzero(b.hop[0] == 1)[0])
+    assert masks[a, 1, hop1, 1] and masks[a, 2, 1, hop1] and not masks[a, 2, hop1, 1]
+
+
+def test_embeddings_ignore_padding_and_other_anchors() -> None:
+    encoder, _ = build_net(CFG)
+    encoder.eval()
+    cells, _ = make_cells(4, seed=12)
+    b = tokenize(cells, None, CFG.tokenizer())
+    with torch.no_grad():
+        full = encoder(*(torch.from_numpy(a) for a in b.feeds().values()))  # S = 64, padded
+        trimmed = encoder(*to_tensors(b))
+        alone = encoder(*to_tensors(b.take(np.array([2]))))
+    np.testing.assert_allclose(full.numpy(), trimmed.numpy(), atol=1e-5)
+    np.testing.assert_allclose(alone.numpy()[0], full.numpy()[2], atol=1e-5)
+    assert not np.allclose(full.numpy()[0], full.numpy()[1], atol=1e-3)
+
+
+def test_head_outputs_are_distributions_over_active_classes() -> None:
+    _, head = build_net(CFG)
+    head.eval()
+    q, c = torch.randn(5, CFG.d_model), torch.randn(9, CFG.d_model)
+    cls = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    with torch.no_grad():
+        logits, probs = head(q, c, cls, torch.zeros(9), torch.tensor([2]), torch.tensor([3]))
+    assert probs.shape == (5, CFG.max_classes)
+    np.testing.assert_allclose(probs.sum(1).numpy(), 1.0, atol=1e-5)
+    assert (probs[:, 3:] < 1e-6).all()
+
+
+def test_config_rejects_unknown_keys_and_bad_heads() -> None:
+    with pytest.raises(RfmError, match="did you mean 'd_model'"):
+        NetConfig.from_dict({"dmodel": 64})
+    with pytest.raises(RfmError, match="multiple of 4"):
+        NetConfig(n_heads=6, d_model=96)
+    assert NetConfig.from_dict(CFG.to_dict()) == CFG
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    pos, neg = p[y == 1], p[y == 0]
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def test_training_lowers_the_episode_loss_and_checkpoints_round_trip(tmp_path) -> None:
+    cells, y = make_cells(160, seed=13)
+    tokens = tokenize(cells, None, CFG.tokenizer())
+    encoder, head = build_net(CFG, seed=1)
+    losses = train_icl(encoder, head, tokens, y, "binary",
+                       TrainConfig(steps=60, lr=3e-3, context_size=48, query_size=16))  # fmt: skip
+    assert len(losses) == 60
+    assert np.mean(losses[-15:]) < np.mean(losses[:15])
+    path = save_checkpoint(tmp_path / "net.pt", encoder, head, {"task": "binary"})
+    enc2, head2, meta = load_checkpoint(path)
+    assert meta == {"task": "binary"} and enc2.cfg == CFG
+    args = to_tensors(tokens.take(np.arange(8)))
+    with torch.no_grad():
+        np.testing.assert_allclose(encoder(*args).numpy(), enc2(*args).numpy(), atol=1e-6)
