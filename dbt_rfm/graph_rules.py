@@ -1,6 +1,7 @@
 """The rules that turn dbt declarations into a :class:`GraphSpec`, shared wording with Jinja.
 
-:mod:`dbt_rfm.manifest` collects declarations from a manifest into :class:`Declarations`;
+:mod:`dbt_rfm.manifest` collects declarations from a manifest into :class:`Declarations`
+(``meta.rfm`` parsed by :mod:`dbt_rfm.rfm_meta`);
 :func:`assemble_graph` applies the inclusion rule, picks primary keys, validates links, time
 columns and stypes against the warehouse columns. ``macros/graph/rfm_graph.sql`` does the same
 in Jinja, with the same error messages (tests compare both).
@@ -8,121 +9,22 @@ in Jinja, with the same error messages (tests compare both).
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_rfm.errors import RfmError
+from dbt_rfm.rfm_meta import RfmMeta, closest
 from dbt_rfm.spec import STYPES, ColumnSpec, GraphSpec, LinkSpec, TableSpec
 from dbt_rfm.stypes import TIME_FAMILIES, infer_stype, normalize_data_type, type_family
 
-#: Keys allowed under ``config.meta.rfm``.
-META_KEYS = ("exclude", "primary_key", "stypes", "targets", "time_column")
-
-_REF = re.compile(r"""^\s*ref\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]+)\3\s*)?(?:,[^)]*)?\)\s*$""")
+_log = logging.getLogger(__name__)
 
 _HOW_TO_KEY = (
     "declare one with a primary_key constraint, unique + not_null tests on one column, "
     "or meta.rfm.primary_key"
 )
-
-
-def closest(word: str, choices: Sequence[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the choice sharing most character pairs, or ``""``.
-
-    Dice similarity over character bigrams, at least 0.5; ties go to the first choice in
-    sorted order. Simple enough to implement identically in Jinja (``_rfm_did_you_mean``).
-    """
-    mine = _bigrams(word)
-    best, best_score = "", 0.0
-    for choice in sorted(choices):
-        theirs = _bigrams(choice)
-        score = 2.0 * len(mine & theirs) / (len(mine) + len(theirs))
-        if score > best_score:
-            best, best_score = choice, score
-    return f" (did you mean '{best}'?)" if best_score >= 0.5 else ""
-
-
-def _bigrams(word: str) -> set[str]:
-    w = word.lower()
-    return {w[i : i + 2] for i in range(len(w) - 1)} or {w}
-
-
-def ref_target(to: Any) -> tuple[str | None, str] | None:
-    """``(package or None, model)`` named by ``"ref('model')"`` / ``"ref('pkg', 'model')"``."""
-    m = _REF.match(to) if isinstance(to, str) else None
-    if m is None:
-        return None
-    return (m.group(2), m.group(4)) if m.group(4) else (None, m.group(2))
-
-
-@dataclass(frozen=True)
-class RfmMeta:
-    """``config.meta.rfm`` of one dbt model.
-
-    Attributes:
-        time_column: row time column, or None for a static table.
-        exclude: columns left out of the graph.
-        stypes: column -> stype overrides.
-        primary_key: declared key columns (a surrogate or composite key), or None.
-        targets: predictive targets, passed through unvalidated (owned by the targets code).
-    """
-
-    time_column: str | None = None
-    exclude: tuple[str, ...] = ()
-    stypes: Mapping[str, str] = field(default_factory=dict)
-    primary_key: tuple[str, ...] | None = None
-    targets: Any = None
-    declared: bool = False
-
-    @classmethod
-    def from_dict(cls, model: str, raw: Any) -> RfmMeta:
-        """Lift ``meta.rfm`` (None when absent); unknown keys are errors with a suggestion."""
-        if raw is None:
-            return cls()
-        if not isinstance(raw, Mapping):
-            raise RfmError(f"model '{model}': meta.rfm must be a mapping; found {raw}")
-        for key in raw:
-            if key not in META_KEYS:
-                raise RfmError(
-                    f"model '{model}': unknown key '{key}' under meta.rfm"
-                    f"{closest(str(key), META_KEYS)}; known keys: {', '.join(META_KEYS)}"
-                )
-        time_column = raw.get("time_column")
-        if time_column is not None and not isinstance(time_column, str):
-            raise RfmError(
-                f"model '{model}': meta.rfm.time_column must be a column name; found {time_column}"
-            )
-        stypes = raw.get("stypes") or {}
-        if not isinstance(stypes, Mapping):
-            raise RfmError(
-                f"model '{model}': meta.rfm.stypes must map column names to stypes; found {stypes}"
-            )
-        pk = raw.get("primary_key")
-        return cls(
-            time_column=time_column,
-            exclude=_names(model, "exclude", raw.get("exclude")) or (),
-            stypes=dict(stypes),
-            primary_key=_names(model, "primary_key", pk) if pk is not None else None,
-            targets=raw.get("targets"),
-            declared=True,
-        )
-
-
-def parse_meta(model: str, raw: Any) -> RfmMeta:
-    """Shorthand for :meth:`RfmMeta.from_dict`."""
-    return RfmMeta.from_dict(model, raw)
-
-
-def _names(model: str, key: str, value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise RfmError(f"model '{model}': meta.rfm.{key} must be a list of column names; found {value}")
 
 
 @dataclass(frozen=True)
@@ -368,9 +270,13 @@ def _table(
             continue
         stype = "key" if c in key_cols else overrides.get(c) or infer_stype(dtype)
         if stype is None:
-            raise RfmError(
-                f"model '{name}', column '{c}': no stype for data type {dtype}; set "
-                f"meta.rfm.stypes for it, or list it in meta.rfm.exclude"
+            _log.info(
+                "dbt-rfm: model '%s', column '%s': left out, no stype for data type %s; set "
+                "meta.rfm.stypes to keep it",
+                name,
+                c,
+                dtype,
             )
+            continue
         specs.append(ColumnSpec(c, dtype, stype))
     return TableSpec(name, t["relation"], pk, time_col, tuple(specs))

@@ -23,13 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from dbt_rfm.errors import RfmError
-from dbt_rfm.graph_rules import (
-    Declarations,
-    LinkDecl,
-    assemble_graph,
-    parse_meta,
-    ref_target,
-)
+from dbt_rfm.graph_rules import Declarations, LinkDecl, assemble_graph
+from dbt_rfm.rfm_meta import parse_meta, ref_target
 from dbt_rfm.spec import GraphSpec
 
 __all__ = [
@@ -77,7 +72,8 @@ def graph_spec_from_manifest(
     Raises:
         RfmError: a declaration is wrong; the message names the dbt model and column.
     """
-    nodes: Mapping[str, Any] = load_manifest(manifest)["nodes"]
+    loaded = load_manifest(manifest)
+    nodes: Mapping[str, Any] = {**loaded["nodes"], **(loaded.get("sources") or {})}
     return assemble_graph(_declarations(nodes), _column_lookup(column_types))
 
 
@@ -127,8 +123,9 @@ def _add_constraint(
     elif kind == "foreign_key":
         source = f"a foreign_key constraint on model '{node['name']}'"
         parent = _resolve(nodes, node, constraint.get("to"), node["name"], columns, source)
-        to_columns = list(constraint.get("to_columns") or [])
-        decl.add_link(LinkDecl(uid, tuple(columns), parent, tuple(to_columns), source))
+        if parent is not None:
+            to_columns = tuple(constraint.get("to_columns") or [])
+            decl.add_link(LinkDecl(uid, tuple(columns), parent, to_columns, source))
 
 
 def _add_test(decl: Declarations, nodes: Mapping[str, Any], test: Mapping[str, Any]) -> None:
@@ -147,7 +144,8 @@ def _add_test(decl: Declarations, nodes: Mapping[str, Any], test: Mapping[str, A
         source = f"a relationships test on model '{child}', column '{column}'"
         parent = _resolve(nodes, test, kwargs.get("to"), child, [column], source)
         field = kwargs.get("field")
-        decl.add_link(LinkDecl(uid, (column,), parent, (field,) if field else (), source))
+        if parent is not None:
+            decl.add_link(LinkDecl(uid, (column,), parent, (field,) if field else (), source))
 
 
 def _resolve(
@@ -157,17 +155,29 @@ def _resolve(
     child: str,
     columns: Sequence[str],
     source: str,
-) -> str:
-    """unique_id of the model a link's ``to: ref('x')`` points at, via ``depends_on``."""
+) -> str | None:
+    """unique_id of the model a link's ``to: ref('x')`` points at, via ``depends_on``.
+
+    None for a link to a dbt source: sources cannot be graph tables, so such a test or
+    constraint is not an rfm link (wrap the source in a model to use it).
+    """
+    if isinstance(to, str) and to.strip().startswith("source("):
+        return None
     target = ref_target(to)
     for uid in (declaring.get("depends_on") or {}).get("nodes") or []:
         node = nodes.get(uid) or {}
-        if node.get("resource_type") not in GRAPH_RESOURCE_TYPES:
-            continue
-        if target is None:  # dbt renders `to` as the relation once the model is compiled
-            if to and node.get("relation_name") == to:
+        if target is None and to and node.get("relation_name") == to:
+            # dbt renders `to` as the relation once the declaring model is compiled
+            if str(uid).startswith("source."):
+                return None
+            if node.get("resource_type") in GRAPH_RESOURCE_TYPES:
                 return str(uid)
-        elif node.get("name") == target[1] and target[0] in (None, node.get("package_name")):
+        elif (
+            target is not None
+            and node.get("resource_type") in GRAPH_RESOURCE_TYPES
+            and node.get("name") == target[1]
+            and target[0] in (None, node.get("package_name"))
+        ):
             return str(uid)
     raise RfmError(
         f"model '{child}', column '{'+'.join(columns)}': {source} links to unknown model "
@@ -201,7 +211,8 @@ def column_types_from_duckdb(con: Any) -> dict[str, list[tuple[str, str]]]:
         "order by database_name, schema_name, table_name, column_index"
     ).to_arrow_table()
     out: dict[str, list[tuple[str, str]]] = {}
-    for db, schema, tbl, col, dtype in zip(*(table.column(i).to_pylist() for i in range(5))):
+    columns = [table.column(i).to_pylist() for i in range(5)]
+    for db, schema, tbl, col, dtype in zip(*columns, strict=True):
         out.setdefault(f'"{db}"."{schema}"."{tbl}"', []).append((col, dtype))
     return out
 
@@ -210,12 +221,11 @@ def column_types_from_catalog(
     catalog: Mapping[str, Any] | str | Path,
 ) -> dict[str, list[tuple[str, str]]]:
     """Column types from dbt's ``catalog.json`` (``dbt docs generate``), keyed by relation."""
-    if not isinstance(catalog, Mapping):
-        catalog = json.loads(Path(catalog).read_text())
+    loaded: Mapping[str, Any] = (
+        catalog if isinstance(catalog, Mapping) else json.loads(Path(catalog).read_text())
+    )
     out: dict[str, list[tuple[str, str]]] = {}
-    for entry in list(catalog.get("nodes", {}).values()) + list(
-        catalog.get("sources", {}).values()
-    ):
+    for entry in [*loaded.get("nodes", {}).values(), *loaded.get("sources", {}).values()]:
         m = entry["metadata"]
         cols = sorted(entry["columns"].values(), key=lambda c: c["index"])
         out[f'"{m["database"]}"."{m["schema"]}"."{m["name"]}"'] = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ FIXTURE_COLUMN_TYPES: dict[str, list[tuple[str, str]]] = {
         ("dept_id", "INTEGER"),
         ("is_remote", "BOOLEAN"),
         ("hired_on", "DATE"),
+        ("skills", "VARCHAR[]"),
     ],
     "department": [("dept_id", "INTEGER"), ("head_id", "BIGINT"), ("dept_name", "VARCHAR")],
     "unrelated": [("id", "INTEGER"), ("label", "VARCHAR")],
@@ -59,6 +60,7 @@ class DbtProject:
 
     path: Path
     db: Path
+    build_results: dict[str, Any] = field(default_factory=dict)  # kept by fixtures
 
     def dbt(self, *args: str) -> DbtRun:
         """Run ``dbt <args>`` in this process (dbt imports once, then each call takes ~1 s)."""
@@ -98,6 +100,7 @@ class DbtProject:
         """``target/run_results.json`` of the last dbt call."""
         loaded: dict[str, Any] = json.loads((self.path / "target" / "run_results.json").read_text())
         return loaded
+
 
 def copy_fixture(tmp: Path, source: Path = FIXTURE) -> DbtProject:
     """Copy a fixture project to ``tmp`` with packages.yml pointing at this repository."""

@@ -11,7 +11,6 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-
 from rfm_runtime.schema import CELLS
 
 T0 = dt.datetime(2024, 1, 1)

@@ -15,13 +15,16 @@ from graph_shapes_project import FIXTURE_COLUMN_TYPES, DbtProject, DbtRun, copy_
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.manifest import column_types_from_duckdb, graph_spec_from_manifest
+from dbt_rfm.sampling.graph_dict import graph_dict
 from dbt_rfm.spec import SPEC_ROW_COLUMNS, GraphSpec
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     project = copy_fixture(tmp_path_factory.mktemp("graph_macro"))
     run = project.dbt("build", "--select", "+rfm_graph_spec", "visits", "unrelated")
     assert run.success, run.text
+    project.build_results = project.run_results
     return project
 
 
@@ -35,6 +38,16 @@ def test_warehouse_table_equals_python_reader(built: DbtProject) -> None:
     from_sql, types = _warehouse(built)
     assert from_sql == graph_spec_from_manifest(built.manifest, types)
     assert len(from_sql.tables) == 5 and len(from_sql.links) == 6
+
+
+def test_macro_returns_the_documented_dict(built: DbtProject) -> None:
+    """rfm_graph() returns exactly graph_dict(spec): the shape the other macros consume."""
+    run = built.dbt("run-operation", "save_rfm_graph")
+    assert run.success, run.text
+    with duckdb.connect(str(built.db)) as con:
+        ((text,),) = con.sql("select graph from rfm_graph_json").fetchall()
+    _, types = _warehouse(built)
+    assert json.loads(text) == graph_dict(graph_spec_from_manifest(built.manifest, types))
 
 
 def test_fixture_column_types_are_the_warehouse_types(built: DbtProject) -> None:
@@ -53,7 +66,7 @@ def test_spec_table_columns(built: DbtProject) -> None:
 def test_generic_data_tests(built: DbtProject) -> None:
     results = {
         (r["unique_id"].split(".")[2], json.dumps(r.get("failures"))): r["status"]
-        for r in built.run_results["results"]
+        for r in built.build_results["results"]
         if "visits" in r["unique_id"]
     }
     # composite key: one duplicate (1, 2013-01-01) and one null key

@@ -16,6 +16,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
     project = copy_fixture(tmp_path_factory.mktemp("demo"), REPO / "integration_tests")
     run = project.dbt("build", "--select", "+rfm_graph_spec")
     assert run.success, run.text
+    project.build_results = project.run_results
     return project
 
 
@@ -59,7 +60,7 @@ def test_demo_graph_shape(demo: DbtProject) -> None:
 
 
 def test_demo_dangling_keys_warn(demo: DbtProject) -> None:
-    status = {r["unique_id"].split(".")[2]: r["status"] for r in demo.run_results["results"]}
+    status = {r["unique_id"].split(".")[2]: r["status"] for r in demo.build_results["results"]}
     assert "error" not in status.values() and "fail" not in status.values()
     warned = sorted(name for name, s in status.items() if s == "warn")
     assert warned == [

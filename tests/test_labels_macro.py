@@ -7,9 +7,10 @@ target and log folders, building only ``+rfm_labels``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from dbt_rfm.targets import find_target, targets_from_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 SPINE_START = datetime(2013, 2, 1)
+MAX_CONTEXT = 20000  # anchors.max_context of the demo targets
 
 
 class Project:
@@ -74,9 +76,30 @@ class Project:
             return con.sql(sql).to_arrow_table()
 
 
+#: More target forms, added to the copy's planes.yml for the macro / Python agreement test.
+EXTRA_TARGETS = """
+            - name: x_first_dest
+              task: multiclass
+              aggregate: {fn: first, table: flights, column: dest, start: 0, end: 14}
+            - name: x_maker
+              static: manufacturer
+              task: multiclass
+            - name: x_avg_delay_month
+              aggregate: {fn: avg, table: flights, column: dep_delay, end: 1, unit: months,
+                          where: {not: {column: origin, op: in, value: [JFK]}}}
+              cast: {op: ">", value: 10}
+              entity_filter: {where: {column: seats, op: ">=", value: 100}}
+              anchors: {spine: {start: "2013-03-01", step: 1, unit: months}}
+"""
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     p = Project(tmp_path_factory.mktemp("labels_macro"))
+    yml = p.path / "models" / "demo" / "planes.yml"
+    head = "          targets:  # predictive queries on planes; see docs/targets.md\n"
+    assert head in yml.read_text()
+    yml.write_text(yml.read_text().replace(head, head + EXTRA_TARGETS.lstrip("\n")))
     result = p.dbt("run", "--select", "+rfm_labels")
     assert result.success, result.exception
     yield p
@@ -87,13 +110,21 @@ def _by_plane(p: Project, where: str = "true") -> dict[str, tuple[np.ndarray, np
     t = p.query(
         "select tailnum, scheduled_departure, dest from flights "
         f"where tailnum is not null and ({where}) order by tailnum, scheduled_departure, dest"
-    ).to_pydict()
-    out: dict[str, tuple[list, list]] = {}
-    for tail, ts, dest in zip(t["tailnum"], t["scheduled_departure"], t["dest"], strict=True):
-        times, dests = out.setdefault(tail, ([], []))
-        times.append(ts)
-        dests.append(dest)
-    return {k: (np.array(v[0], dtype="datetime64[us]"), np.array(v[1])) for k, v in out.items()}
+    )
+    tails = t.column("tailnum").to_numpy(zero_copy_only=False)
+    times = t.column("scheduled_departure").to_numpy().astype("datetime64[us]")
+    dests = t.column("dest").to_numpy(zero_copy_only=False)
+    names, starts = np.unique(tails, return_index=True)
+    bounds = [*starts.tolist(), len(tails)]
+    return {
+        str(name): (times[bounds[k] : bounds[k + 1]], dests[bounds[k] : bounds[k + 1]])
+        for k, name in enumerate(names)
+    }
+
+
+@pytest.fixture(scope="module")
+def flights(project: Project) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return _by_plane(project)
 
 
 def _count(flights: dict, tail: str, lo: datetime, hi: datetime) -> int:
@@ -103,6 +134,30 @@ def _count(flights: dict, tail: str, lo: datetime, hi: datetime) -> int:
     times = flights[tail][0]
     lo64, hi64 = np.datetime64(lo, "us"), np.datetime64(hi, "us")
     return int(np.searchsorted(times, hi64, "right") - np.searchsorted(times, lo64, "right"))
+
+
+def _window_counts(
+    flights: dict, anchors: set[tuple[str, datetime]], days: int
+) -> dict[tuple[str, datetime], int]:
+    """Flights per anchor with time in (anchor, anchor + days], vectorised per plane."""
+    by_tail: dict[str, list[datetime]] = {}
+    for e, a in anchors:
+        by_tail.setdefault(e, []).append(a)
+    out = {}
+    for tail, ats in by_tail.items():
+        times = flights[tail][0] if tail in flights else np.array([], "datetime64[us]")
+        lo = np.array(ats, dtype="datetime64[us]")
+        hi = lo + np.timedelta64(days, "D")
+        n = np.searchsorted(times, hi, "right") - np.searchsorted(times, lo, "right")
+        out.update({(tail, a): int(k) for a, k in zip(ats, n, strict=True)})
+    return out
+
+
+def _pick(anchors: Iterable[tuple[str, datetime]], n: int) -> set[tuple[str, datetime]]:
+    """anchors.max_context: the n anchors with the smallest md5 of 'entity_id|anchor_time'."""
+    return set(
+        sorted(anchors, key=lambda a: (hashlib.md5(f"{a[0]}|{a[1]}".encode()).hexdigest(), a))[:n]
+    )
 
 
 def _scoring_time(p: Project) -> datetime:
@@ -129,33 +184,43 @@ def _labels(p: Project, target: str, column: str) -> dict[tuple[str, datetime], 
     return {(e, a): v for e, a, v in zip(t["entity_id"], t["anchor_time"], t["v"], strict=True)}
 
 
-@pytest.mark.parametrize(
-    ("target", "window_days"),
-    [("plane_delay_7d", 7), ("plane_flights_30d", 30), ("plane_next_dests_7d", 7)],
-)
-def test_plane_anchors_match_independent_spine(
-    project: Project, target: str, window_days: int
-) -> None:
-    flights = _by_plane(project)
+def test_plane_anchors_match_independent_spine(project: Project, flights: dict) -> None:
     planes = project.query("select tailnum from planes").column("tailnum").to_pylist()
     scoring = _scoring_time(project)
-    times = []
-    t = SPINE_START
-    while t + timedelta(days=window_days) <= scoring:
-        times.append(t)
-        t += timedelta(days=7)
+    # every flight of a plane, ordered by time, to find the planes active in a window
+    tails = np.concatenate([np.full(len(v[0]), k, dtype=object) for k, v in flights.items()])
+    times = np.concatenate([v[0] for v in flights.values()])
+    order = np.argsort(times, kind="stable")
+    tails, flight_times = tails[order], times[order]
+    planes_set = set(planes)
+    active: dict[datetime, set[str]] = {}  # planes that flew in (at - 30 days, at]
 
-    def active(tail: str, at: datetime) -> bool:  # flew in (at - 30 days, at]
-        return _count(flights, tail, at - timedelta(days=30), at) > 0
+    def flew(at: datetime) -> set[str]:
+        if at not in active:
+            start = np.datetime64(at - timedelta(days=30), "us")
+            lo = np.searchsorted(flight_times, start, "right")
+            hi = np.searchsorted(flight_times, np.datetime64(at, "us"), "right")
+            active[at] = set(tails[lo:hi].tolist()) & planes_set
+        return active[at]
 
-    want_context = {(tail, a) for a in times for tail in planes if active(tail, a)}
-    want_query = {(tail, scoring) for tail in planes if active(tail, scoring)}
-    context = _anchors(project, target, "context")
-    assert context == want_context
-    assert _anchors(project, target, "query") == want_query
-    # labels are fully observed: every context window ends by the scoring time
-    assert max(a for _, a in context) + timedelta(days=window_days) <= scoring
-    assert len(times) > 40
+    for target, window_days in [
+        ("plane_delay_7d", 7),
+        ("plane_flights_30d", 30),
+        ("plane_next_dests_7d", 7),
+    ]:
+        times = []
+        t = SPINE_START
+        while t + timedelta(days=window_days) <= scoring:
+            times.append(t)
+            t += timedelta(days=7)
+        assert len(times) > 40
+        context = _anchors(project, target, "context")
+        candidates = {(tail, a) for a in times for tail in flew(a)}
+        assert len(candidates) > MAX_CONTEXT
+        assert context == _pick(candidates, MAX_CONTEXT), target
+        assert _anchors(project, target, "query") == {(tail, scoring) for tail in flew(scoring)}
+        # labels are fully observed: every context window ends by the scoring time
+        assert max(a for _, a in context) + timedelta(days=window_days) <= scoring
 
 
 def test_plane_delay_labels(project: Project) -> None:
@@ -163,34 +228,29 @@ def test_plane_delay_labels(project: Project) -> None:
     labels = _labels(project, "plane_delay_7d", "label")
     context = _anchors(project, "plane_delay_7d", "context")
     assert set(labels) == context  # EXISTS keeps entities with no future rows (label 0)
-    want = {(e, a): float(_count(bad, e, a, a + timedelta(days=7)) > 0) for e, a in context}
+    want = {k: float(n > 0) for k, n in _window_counts(bad, context, 7).items()}
     assert labels == want
     assert 0.1 < np.mean(list(labels.values())) < 0.9
 
 
-def test_plane_flights_labels_and_window_edges(project: Project) -> None:
-    flights = _by_plane(project)
+def test_plane_flights_labels_and_window_edges(project: Project, flights: dict) -> None:
     labels = _labels(project, "plane_flights_30d", "label")
     context = _anchors(project, "plane_flights_30d", "context")
     assert set(labels) == context
-    assert labels == {
-        (e, a): float(_count(flights, e, a, a + timedelta(days=30))) for e, a in context
-    }
+    assert labels == {k: float(n) for k, n in _window_counts(flights, context, 30).items()}
     assert any(v == 0 for v in labels.values())  # planes with no future flights are kept
     # window edges: a flight exactly at anchor + 30 days counts, one exactly at the anchor does not
+    flown = {(k, t) for k, v in flights.items() for t in v[0].astype("datetime64[us]").tolist()}
     at_end = at_start = 0
     for (e, a), v in labels.items():
-        times = flights.get(e, (np.array([], "datetime64[us]"),))[0]
-        if np.datetime64(a + timedelta(days=30), "us") in times:
+        if (e, a + timedelta(days=30)) in flown:
             at_end += 1
             assert v >= 1
-        if np.datetime64(a, "us") in times:
-            at_start += 1
+        at_start += (e, a) in flown
     assert at_end > 0 and at_start > 0  # the demo data has flights on both edges
 
 
-def test_plane_next_dests_labels(project: Project) -> None:
-    flights = _by_plane(project)
+def test_plane_next_dests_labels(project: Project, flights: dict) -> None:
     labels = _labels(project, "plane_next_dests_7d", "label_items")
     context = _anchors(project, "plane_next_dests_7d", "context")
     want = {}
@@ -212,14 +272,16 @@ def test_flight_delayed_static_target(project: Project) -> None:
     ).to_pydict()
     split = datetime(2013, 12, 1)
     rows = list(zip(t["id"], t["t"], t["dep_delay"], strict=True))
-    assert _anchors(project, "flight_delayed_15", "context") == {
-        (i, ts) for i, ts, d in rows if ts <= split and d is not None
-    }
+    known = [(i, ts) for i, ts, d in rows if ts <= split and d is not None]
+    assert len(known) > MAX_CONTEXT
+    picked = _pick(known, MAX_CONTEXT)
+    assert _anchors(project, "flight_delayed_15", "context") == picked
     assert _anchors(project, "flight_delayed_15", "query") == {
         (i, ts) for i, ts, _ in rows if ts > split
     }
     labels = _labels(project, "flight_delayed_15", "label")
-    assert labels == {(i, ts): float(d > 15) for i, ts, d in rows if ts <= split and d is not None}
+    delays = {(i, ts): d for i, ts, d in rows}
+    assert labels == {a: float(delays[a] > 15) for a in picked}
 
 
 def test_python_label_sql_agrees_with_macro(project: Project) -> None:
@@ -233,6 +295,9 @@ def test_python_label_sql_agrees_with_macro(project: Project) -> None:
             "plane_delay_7d",
             "plane_flights_30d",
             "plane_next_dests_7d",
+            "x_avg_delay_month",
+            "x_first_dest",
+            "x_maker",
         ]
         for name in [t.name for t in targets]:
             anchors = con.sql(
@@ -244,7 +309,8 @@ def test_python_label_sql_agrees_with_macro(project: Project) -> None:
                 "select entity_id, anchor_time, label, label_class, label_items from rfm_labels "
                 f"where target_name = '{name}' order by entity_id, anchor_time"
             ).to_arrow_table()
-            assert got.to_pylist() == want.to_pylist(), name
+            assert got.num_rows == want.num_rows > 0, name
+            assert got.cast(want.schema).equals(want), name
 
 
 def test_jinja_errors_name_target_and_column(project: Project) -> None:
@@ -268,6 +334,27 @@ def test_jinja_errors_name_target_and_column(project: Project) -> None:
         assert "did you mean 'anchors'" in str(result.exception)
     finally:
         yml.write_text(original)
+
+
+def test_context_observed_data_test_catches_late_anchors(project: Project) -> None:
+    test_args = ("test", "--select", "rfm_anchors,test_name:rfm_context_observed")
+    assert project.dbt(*test_args).success
+    with duckdb.connect(str(project.db)) as con:
+        con.execute(
+            "insert into rfm_anchors select target_name, entity_id, "
+            "anchor_time + interval 5 day, role from rfm_anchors "
+            "where target_name = 'plane_flights_30d' and role = 'context' "
+            "and anchor_time = (select max(anchor_time) from rfm_anchors "
+            "where target_name = 'plane_flights_30d' and role = 'context') limit 1"
+        ).complete()
+    assert not project.dbt(*test_args).success
+    with duckdb.connect(str(project.db)) as con:
+        con.execute(
+            # spine anchors are Fridays (2013-02-01 + 7k days); the late one is not
+            "delete from rfm_anchors where target_name = 'plane_flights_30d' and role = 'context' "
+            "and dayofweek(anchor_time) != dayofweek(timestamp '2013-02-01')"
+        ).complete()
+    assert project.dbt(*test_args).success
 
 
 def test_no_targets_gives_typed_empty_tables(project: Project) -> None:

@@ -11,8 +11,8 @@ import pytest
 from graph_shapes_project import FIXTURE_COLUMN_TYPES, copy_fixture
 
 from dbt_rfm.errors import RfmError
-from dbt_rfm.graph_rules import closest, ref_target
 from dbt_rfm.manifest import graph_spec_from_manifest, load_manifest
+from dbt_rfm.rfm_meta import closest, ref_target
 from dbt_rfm.spec import GraphSpec
 
 Manifest = dict[str, Any]
@@ -120,6 +120,7 @@ def test_keys_time_columns_and_stypes(parsed: Manifest) -> None:
     ]
     assert {c.name: c.stype for c in employee.columns}["hired_on"] == "timestamp"
     assert {c.name: c.stype for c in employee.columns}["is_remote"] == "boolean"
+    assert "skills" not in {c.name for c in employee.columns}  # no stype rule: left out
     assert {c.name: c.stype for c in spec.table("airports").columns}["airport_name"] == (
         "categorical"
     )
@@ -152,6 +153,26 @@ def test_yaml_column_case_differs_from_warehouse(parsed: Manifest) -> None:
     assert _spec(m).table("flights").time_column == "departed_at"
 
 
+def test_column_with_no_stype_rule_is_left_out(parsed: Manifest) -> None:
+    m = copy.deepcopy(parsed)
+    del _rfm(m, "flights")["stypes"]["payload"]
+    names = [c.name for c in _spec(m).table("flights").columns]
+    assert "payload" not in names and "delay" in names
+
+
+def test_links_to_sources_are_not_rfm_links(parsed: Manifest) -> None:
+    m = copy.deepcopy(parsed)
+    (test,) = _tests_on(m, "flights", "relationships")
+    test["test_metadata"]["kwargs"]["to"] = "source('raw', 'airports')"
+    names = {lk.name for lk in _spec(m).links}
+    assert "flights.dest->airports" in names and "flights.origin->airports" not in names
+    # compiled form: `to` is the source's relation
+    m["sources"] = {"source.graph_shapes.raw.airports": {"relation_name": '"db"."raw"."airports"'}}
+    test["test_metadata"]["kwargs"]["to"] = '"db"."raw"."airports"'
+    test["depends_on"]["nodes"].append("source.graph_shapes.raw.airports")
+    assert {lk.name for lk in _spec(m).links} == names
+
+
 # -- errors -------------------------------------------------------------------------------
 
 
@@ -160,8 +181,8 @@ def _unknown_model(m: Manifest) -> None:
     test["test_metadata"]["kwargs"]["to"] = "ref('airportz')"
 
 
-def _source_target(m: Manifest) -> None:
-    _node(m, "flights")["columns"]["dest"]["constraints"][0]["to"] = "source('raw', 'airports')"
+def _not_a_ref(m: Manifest) -> None:
+    _node(m, "flights")["columns"]["dest"]["constraints"][0]["to"] = "airports"
 
 
 def _unknown_parent_column(m: Manifest) -> None:
@@ -222,10 +243,6 @@ def _exclude_key(m: Manifest) -> None:
     _rfm(m, "flights")["exclude"] = ["note", "dest"]
 
 
-def _no_stype_rule(m: Manifest) -> None:
-    del _rfm(m, "flights")["stypes"]["payload"]
-
-
 def _ephemeral(m: Manifest) -> None:
     _node(m, "airports")["config"]["materialized"] = "ephemeral"
 
@@ -244,7 +261,7 @@ ERRORS: list[tuple[Callable[[Manifest], None], str]] = [
         "model 'flights', column 'origin': a relationships test on model 'flights', column "
         "'origin' links to unknown model ref('airportz')",
     ),
-    (_source_target, "links to unknown model source('raw', 'airports'); 'to' must be ref("),
+    (_not_a_ref, "links to unknown model airports; 'to' must be ref('<model>') of a model"),
     (
         _unknown_parent_column,
         "model 'airports', column 'faaa': no such column in the warehouse (named by a "
@@ -280,7 +297,6 @@ ERRORS: list[tuple[Callable[[Manifest], None], str]] = [
     (_unknown_stype, "unknown stype 'categorial' in meta.rfm.stypes (did you mean 'categorical'?)"),
     (_key_stype_override, "model 'flights', column 'origin': is a key column"),
     (_exclude_key, "model 'flights', column 'dest': cannot be excluded, it is a key column"),
-    (_no_stype_rule, "model 'flights', column 'payload': no stype for data type varchar[]"),
     (_ephemeral, "model 'airports' is ephemeral"),
     (_meta_not_mapping, "model 'airports': meta.rfm must be a mapping"),
     (_exclude_not_list, "model 'flights': meta.rfm.exclude must be a list of column names"),

@@ -69,15 +69,10 @@ def test_graph_is_connected_and_sized(dbs: list[SynthDB]) -> None:
                         seen.add(b)
                         todo.append(b)
         assert seen == set(names), db.name
-        events = [t for t in db.spec.tables if t.time_column == "event_time"]
+        events = {t.name for t in db.spec.tables if t.time_column == "event_time"}
         assert events, "every database has an event table"
-        n_events = sum(
-            db.tables[t.name].num_rows
-            for t in db.spec.tables
-            if t.time_column in ("event_time", "created_at")
-            and any(lk.child == t.name for lk in db.spec.links)
-        )
-        assert n_events <= cfg.max_events + cfg.max_entities
+        lines = {lk.child for lk in db.spec.links if lk.parent in events}
+        assert sum(db.tables[t].num_rows for t in events | lines) <= cfg.max_events
 
 
 def test_every_stype_and_data_type_appears() -> None:
@@ -140,10 +135,10 @@ def _past_future_counts(db: SynthDB) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_future_events_depend_on_the_past() -> None:
-    # seed 2: 'orders' of 1,309 patients (measured r = 0.98); the margin is wide on purpose
+    # seed 2: 'bookings' of 345 members (measured r = 0.98); the margin is wide on purpose
     past, future = _past_future_counts(generate(2))
     assert np.corrcoef(past, future)[0, 1] > 0.5
-    # and over many seeds the dependence is the rule, not an accident of one seed
+    # and over many seeds the dependence is the rule (measured median r = 0.85 on 10..19)
     rs = [np.corrcoef(*_past_future_counts(generate(s)))[0, 1] for s in range(10, 20)]
     assert np.median(rs) > 0.4
 

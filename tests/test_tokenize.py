@@ -15,7 +15,6 @@ from rfm_runtime.errors import RfmError
 from rfm_runtime.hashing import hash_array, name_ids, stable_hashes, value_ids
 from rfm_runtime.schema import CELLS
 from rfm_runtime.tokenize import STYPE_IDS, TokenizerConfig, tokenize
-
 from rfm_synthetic import T0, anchors_of, make_cells
 
 CFG = TokenizerConfig(seq_len=64)
@@ -177,3 +176,16 @@ def test_tokenize_is_deterministic() -> None:
         assert arr.dtype == two.feeds()[name].dtype
         np.testing.assert_array_equal(arr, two.feeds()[name])
     assert one.input_dtypes() == {k: str(v.dtype) for k, v in one.feeds().items()}
+
+
+def test_types_are_normalised_and_missing_columns_named() -> None:
+    cells, _ = make_cells(3, seed=9)
+    wide = cells.set_column(
+        cells.schema.get_field_index("hop"), "hop", cells["hop"].cast(pa.int64())
+    ).set_column(cells.schema.get_field_index("num_value"), "num_value",
+                 cells["num_value"].cast(pa.decimal128(18, 3)))  # fmt: skip
+    a, b = tokenize(wide, None, CFG), tokenize(cells, None, CFG)
+    np.testing.assert_allclose(a.value_num, b.value_num, atol=1e-3)
+    np.testing.assert_array_equal(a.hop, b.hop)
+    with pytest.raises(RfmError, match="lack column.*rel_days"):
+        tokenize(cells.drop_columns(["rel_days"]), None, CFG)

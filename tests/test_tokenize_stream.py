@@ -13,7 +13,6 @@ from rfm_runtime.errors import RfmError
 from rfm_runtime.schema import ANCHORS
 from rfm_runtime.token_stream import iter_token_batches
 from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, tokenize
-
 from rfm_synthetic import anchors_of, make_cells
 
 CELLS_, _ = make_cells(11, seed=8)
@@ -24,7 +23,7 @@ def _split(table: pa.Table, cuts: list[int]) -> list[pa.RecordBatch]:
     edges = [0, *sorted(set(cuts)), table.num_rows]
     return [
         table.slice(a, b - a).combine_chunks().to_batches()[0]
-        for a, b in zip(edges, edges[1:])
+        for a, b in zip(edges, edges[1:], strict=False)
         if b > a
     ]
 
@@ -44,8 +43,13 @@ def test_any_batch_boundaries_give_the_same_tokens(cuts: list[int], batch_size: 
     chunks = list(iter_token_batches(iter(_split(CELLS_, cuts)), cfg))
     assert [c.tokens.num_anchors for c in chunks[:-1]] == [batch_size] * (len(chunks) - 1)
     _assert_same(TokenBatch.concat([c.tokens for c in chunks]), WHOLE)
-    keys = [k for c in chunks for k in zip(c.anchors["entity_id"].to_pylist(),
-                                           c.anchors["anchor_time"].to_pylist(), strict=True)]  # fmt: skip
+    keys = [
+        k
+        for c in chunks
+        for k in zip(
+            c.anchors["entity_id"].to_pylist(), c.anchors["anchor_time"].to_pylist(), strict=True
+        )
+    ]
     assert keys == anchors_of(CELLS_)
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from rfm_runtime.contract import TASK_TYPES
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import prepare_labels, query_classes
+from rfm_runtime.ranking import is_list_labels
 from rfm_runtime.tokenize import TokenBatch
 
 from dbt_rfm.nn.config import NetConfig
@@ -58,7 +59,9 @@ class TrainConfig:
 
 def to_tensors(tokens: TokenBatch) -> tuple[torch.Tensor, ...]:
     """TokenBatch arrays as tensors, in encoder argument order (trailing padding trimmed)."""
-    return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in tokens.trimmed().feeds().values())
+    return tuple(
+        torch.from_numpy(np.ascontiguousarray(a)) for a in tokens.trimmed().feeds().values()
+    )
 
 
 def episode_loss(
@@ -77,7 +80,8 @@ def episode_loss(
         encoder: the encoder (train mode as the caller chose).
         head: the ICL head.
         tokens: ``[A, S]`` tokens of A labelled anchors.
-        labels: A labels (0/1, numbers or class names, as ``rfm_runtime.labels``).
+        labels: A labels (0/1, numbers or class names, as ``rfm_runtime.labels``; ranking:
+            lists of items, one random candidate item per episode scored as binary).
         task: ``binary``, ``regression``, ``multiclass`` or ``ranking``.
         rng: episode sampler.
         context_size: context anchors N.
@@ -90,7 +94,15 @@ def episode_loss(
     pick = rng.permutation(a)[:n]
     n_ctx = max(1, n - min(query_size, n // 2))
     ctx_idx, q_idx = pick[:n_ctx], pick[n_ctx:]
-    y = np.asarray(labels, dtype=object)
+    y = np.empty(a, dtype=object)
+    for i, v in enumerate(labels):  # element-wise: list labels must stay lists
+        y[i] = v
+    if task == "ranking" and is_list_labels(list(y[ctx_idx])):
+        item = _random_item(list(y[ctx_idx]), rng)  # one candidate per episode, as binary
+        if item is None:
+            return None
+        y[:] = [None if v is None else float(item in [str(i) for i in v]) for v in y]
+        task = "binary"
     ctx = prepare_labels(task, list(y[ctx_idx]), head.k)
     q_cls = query_classes(ctx, list(y[q_idx]))
     ctx_idx, q_idx, q_cls = ctx_idx[ctx.keep], q_idx[q_cls >= 0], q_cls[q_cls >= 0]
@@ -113,6 +125,11 @@ def episode_loss(
         torch.tensor([num_classes]),
     )
     return F.cross_entropy(logits, torch.from_numpy(q_cls.astype(np.int64)))
+
+
+def _random_item(lists: list[Any], rng: np.random.Generator) -> str | None:
+    items = sorted({str(i) for v in lists if v is not None for i in v})
+    return items[int(rng.integers(len(items)))] if items else None
 
 
 def train_icl(
@@ -152,7 +169,7 @@ def train_icl(
         if loss is None:
             continue
         opt.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.clip)
         opt.step()
         value = loss.item()

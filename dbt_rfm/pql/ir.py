@@ -225,12 +225,14 @@ class Spine:
 class Anchors:
     """How anchors are made. Aggregate targets use ``spine``; static targets use ``split``
     (context rows have time <= split - margin, query rows time > split; default split: the
-    scoring time)."""
+    scoring time). ``max_context`` keeps at most that many context anchors, chosen by a stable
+    hash of (entity_id, anchor_time)."""
 
     spine: Spine = Spine()
     split: str | None = None
     margin: int = 0
     margin_unit: str = "days"
+    max_context: int | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, where: str) -> Anchors:
@@ -239,7 +241,8 @@ class Anchors:
             return cls()
         if not isinstance(raw, Mapping):
             raise RfmError(f"{where}: anchors must be a mapping")
-        check_keys(raw, ("spine", "split", "margin", "margin_unit"), where)
+        check_keys(raw, ("spine", "split", "margin", "margin_unit", "max_context"), where)
+        max_context = raw.get("max_context")
         spine = raw.get("spine")
         return cls(
             spine=Spine() if spine is None else Spine.from_dict(spine, where),
@@ -248,6 +251,7 @@ class Anchors:
             margin_unit=_enum(
                 raw.get("margin_unit", "days"), UNITS, where, "time unit", upper=False
             ),
+            max_context=None if max_context is None else _int(max_context, where, "max_context"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,4 +266,5 @@ class Anchors:
             "split": self.split,
             "margin": self.margin,
             "margin_unit": self.margin_unit,
+            "max_context": self.max_context,
         }

@@ -220,6 +220,10 @@ def _check_anchors(target: Target, entity: TableSpec, scoring_time: datetime | N
         )
     if a.split is not None:
         _timestamp(a.split, name, "anchors.split")
+    if a.max_context is not None and a.max_context < 1:
+        raise RfmError(
+            f"target '{name}': anchors.max_context must be positive, found {a.max_context}"
+        )
     if start is not None and scoring_time is not None and target.aggregate is not None:
         from dbt_rfm.labels import add_interval
 

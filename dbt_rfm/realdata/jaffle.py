@@ -47,22 +47,33 @@ DECLS = {
 _RUN = """
 import random, sys, uuid
 import numpy as np
-seed, years = int(sys.argv[1]), int(sys.argv[2])
+seed, years, scale = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 rng = random.Random(seed)
 uuid.uuid4 = lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
 random.seed(seed)
 np.random.seed(seed)
 from faker import Faker
 from jafgen.simulation import Simulation
+from jafgen.stores.market import Market
 Faker.seed(seed)
+_init = Market.__init__
+def _scaled(self, store, num_customers, *args, **kwargs):
+    _init(self, store, int(num_customers * scale), *args, **kwargs)
+Market.__init__ = _scaled
 sim = Simulation(years, "raw")
 sim.run_simulation()
 sim.save_results()
 """
 
 
-def load_jaffle_shop(seed: int = 0, years: int = 1) -> SynthDB:
+def load_jaffle_shop(seed: int = 0, years: int = 1, scale: float = 1.0) -> SynthDB:
     """Simulate the jaffle shop for ``years`` years with ``seed`` and load it.
+
+    Args:
+        seed: seeds every random source jafgen uses.
+        years: simulated years (stores open on days 0, 192, 605, 615, 920 and 1107).
+        scale: fraction of jafgen's market sizes (customers per store); run time and row
+            counts scale with it.
 
     Returns:
         The database named ``jaffle_shop``.
@@ -70,11 +81,13 @@ def load_jaffle_shop(seed: int = 0, years: int = 1) -> SynthDB:
     Raises:
         RfmError: jafgen is not installed or the simulation failed.
     """
-    if years < 1:
-        raise RfmError(f"jaffle shop: years must be >= 1, found {years}")
+    if years < 1 or not 0 < scale <= 1:
+        raise RfmError(
+            f"jaffle shop: expected years >= 1 and 0 < scale <= 1, found {years} and {scale}"
+        )
     with tempfile.TemporaryDirectory(prefix="rfm_jaffle_") as tmp:
         done = subprocess.run(
-            [sys.executable, "-c", _RUN, str(seed), str(years)],
+            [sys.executable, "-c", _RUN, str(seed), str(years), str(scale)],
             cwd=tmp,
             capture_output=True,
             text=True,

@@ -31,7 +31,7 @@ _MACRO = """
     {% else %}
       {% set sql = dbt_rfm.subgraph_cells(c["graph"], c["subgraph"]) %}
     {% endif %}
-    {% do log("RFM_RENDER_BEGIN " ~ loop.index0 ~ "\\n" ~ sql ~ "\\nRFM_RENDER_END", info=True) %}
+    {% do log("RFM_RENDER_BEGIN " ~ loop.index0 ~ "\\n" ~ sql ~ "\\nRFM_RENDER_END", info=False) %}
   {% endfor %}
 {% endmacro %}
 """
@@ -97,16 +97,20 @@ def _invoke(project: Path, args: list[str]) -> list[str]:
     from dbt.cli.main import dbtRunner
 
     messages: list[str] = []
+    errors: list[str] = []
 
     def keep(event: Any) -> None:
-        if event.info.name == "JinjaLogInfo":
+        if event.info.name in ("JinjaLogInfo", "JinjaLogDebug"):
             messages.append(event.info.msg)
+        elif event.info.level == "error":
+            errors.append(event.info.msg)
 
     common = ["--project-dir", str(project), "--profiles-dir", str(project)]
     extra = ["--target-path", str(project / "target"), "--log-path", str(project / "logs")]
     res = dbtRunner(callbacks=[keep]).invoke([*args, *common, *(extra if args[0] != "deps" else [])])
     if not res.success:
-        raise RfmError(f"dbt {args[0]} failed while rendering the sampling macros: {res.exception}")
+        why = "\n".join(errors) or str(res.exception)
+        raise RfmError(f"dbt {args[0]} failed while rendering the sampling macros: {why}")
     return messages
 
 

@@ -10,17 +10,18 @@ See ``docs/pretraining-data.md``.
 from dbt_rfm.synth.config import SynthConfig
 from dbt_rfm.synth.db import SynthDB, check_db, row_keys
 from dbt_rfm.synth.generate import generate
-from dbt_rfm.synth.labels import aggregate_values, compute_labels
-from dbt_rfm.synth.targets import anchor_spine, random_targets
+from dbt_rfm.synth.sql_labels import LabelDB
+from dbt_rfm.synth.targets import anchor_spine, entities_at, random_targets, target_anchors
 
 __all__ = [
+    "LabelDB",
     "SynthConfig",
     "SynthDB",
-    "aggregate_values",
     "anchor_spine",
     "check_db",
-    "compute_labels",
+    "entities_at",
     "generate",
     "random_targets",
     "row_keys",
+    "target_anchors",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from rfm_runtime.schema import KEY_SEPARATOR
@@ -46,18 +45,6 @@ class SynthDB:
     def num_rows(self) -> dict[str, int]:
         """Row count per table."""
         return {name: t.num_rows for name, t in self.tables.items()}
-
-    def time_range(self) -> tuple[np.datetime64, np.datetime64]:
-        """Earliest and latest row time over all tables with a time column (``datetime64[us]``)."""
-        lo, hi = [], []
-        for t in self.spec.tables:
-            if t.time_column is not None and self.tables[t.name].num_rows:
-                col = self.tables[t.name][t.time_column]
-                lo.append(pc.min(col).as_py())
-                hi.append(pc.max(col).as_py())
-        if not lo:
-            raise RfmError(f"database '{self.name}' has no rows with a time column")
-        return np.datetime64(min(lo), "us"), np.datetime64(max(hi), "us")
 
 
 def row_keys(table: pa.Table, key: tuple[str, ...]) -> pa.Array:

@@ -91,7 +91,7 @@ def generate(seed: int, config: SynthConfig | None = None) -> SynthDB:
 
 def _keys(rng: np.random.Generator, p: TablePlan, n: int) -> dict[str, pa.Array]:
     if len(p.key) == 2 and p.role != "line":  # composite entity key: (code, number in code)
-        codes = np.array(["NA", "EU", "AP", "LA", "AF", "OC"])[: int(rng.integers(2, 7))]
+        codes = np.array(["NAM", "EUR", "APC", "LAT", "AFR", "OCE"])[: int(rng.integers(2, 7))]
         c = np.sort(rng.integers(0, codes.size, n))
         starts = np.searchsorted(c, c, side="left")
         return {

@@ -18,11 +18,11 @@ from rfm_runtime.schema import ANCHORS
 from dbt_rfm.errors import RfmError
 from dbt_rfm.spec import LinkSpec
 from dbt_rfm.synth.db import SynthDB, row_keys
-from dbt_rfm.synth.labels import US_PER, aggregate_values
+from dbt_rfm.synth.sql_labels import LabelDB
 
 WINDOWS = (7, 14, 30, 60, 90)
 TASK_WEIGHTS = {"binary": 0.4, "regression": 0.3, "multiclass": 0.15, "ranking": 0.15}
-DAY = US_PER["days"]
+DAY = 86_400 * 10**6  # microseconds
 
 
 def anchor_spine(
@@ -57,6 +57,29 @@ def anchor_spine(
     times = [end - k * step * DAY for k in range(max_times) if end - k * step * DAY >= start_min]
     if not times:
         raise RfmError(f"model '{table}' spans too little time for {window_days}-day windows")
+    anchors = entities_at(db, entity, times, rng, max_entities)
+    iso = [
+        str(np.datetime64(min(times), "us").astype("datetime64[D]")),
+        str(np.datetime64(max(times), "us").astype("datetime64[D]")),
+    ]
+    return anchors, {"start": iso[0], "end": iso[1], "step": step, "unit": "days"}
+
+
+def entities_at(
+    db: SynthDB,
+    entity: str,
+    times_us: list[int],
+    rng: np.random.Generator,
+    max_entities: int | None = 2000,
+) -> pa.Table:
+    """Anchors at the given times: the entities that exist then, subsampled to ``max_entities``.
+
+    Args:
+        times_us: anchor times, microseconds since the epoch.
+
+    Returns:
+        An ANCHORS table sorted by time then entity row order.
+    """
     ent = db.spec.table(entity)
     keys = row_keys(db.tables[entity], ent.primary_key)
     born = (
@@ -64,22 +87,36 @@ def anchor_spine(
         if ent.time_column is None
         else pc.cast(db.tables[entity][ent.time_column], pa.int64()).to_numpy()
     )
-    ids, at = [], []
-    for time in sorted(times):
+    ids, at = [pa.array([], pa.string())], [np.zeros(0, dtype=np.int64)]
+    for time in sorted(times_us):
         idx = np.arange(len(keys)) if born is None else np.flatnonzero(born <= time)
         if max_entities is not None and idx.size > max_entities:
             idx = np.sort(rng.choice(idx, size=max_entities, replace=False))
         ids.append(keys.take(pa.array(idx, pa.int64())))
         at.append(np.full(idx.size, time, dtype=np.int64))
-    anchors = pa.table(
+    return pa.table(
         [pa.concat_arrays(ids), pa.array(np.concatenate(at)).cast(pa.timestamp("us"))],
         schema=ANCHORS,
     )
-    iso = [
-        str(np.datetime64(min(times), "us").astype("datetime64[D]")),
-        str(np.datetime64(max(times), "us").astype("datetime64[D]")),
-    ]
-    return anchors, {"start": iso[0], "end": iso[1], "step": step, "unit": "days"}
+
+
+def target_anchors(
+    db: SynthDB,
+    target: dict[str, Any],
+    rng: np.random.Generator,
+    max_entities: int | None = 2000,
+) -> pa.Table:
+    """Anchors of a target from its YAML spine ``{start, end, step, unit: days}``.
+
+    Times run from ``start`` by ``step`` days up to ``end`` (inclusive), as in the IR.
+    """
+    spine = target["anchors"]["spine"]
+    if spine.get("unit", "days") != "days" or not spine.get("step"):
+        raise RfmError(f"target '{target.get('name')}': in-process spines need a step in days")
+    start = int(np.datetime64(spine["start"], "us").astype(np.int64))
+    end = int(np.datetime64(spine["end"], "us").astype(np.int64))
+    times = list(range(start, end + 1, int(spine["step"]) * DAY))
+    return entities_at(db, str(target["entity"]), times, rng, max_entities)
 
 
 def random_targets(db: SynthDB, rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
@@ -99,19 +136,21 @@ def random_targets(db: SynthDB, rng: np.random.Generator, n: int) -> list[dict[s
     if not cands:
         return []
     out: list[dict[str, Any]] = []
-    for _ in range(n * 15):
-        if len(out) == n:
-            break
-        link = cands[int(rng.integers(len(cands)))]
-        target = _draw(db, rng, link, name=f"t{len(out)}")
-        if target is not None:
-            out.append(target)
+    with LabelDB(db) as ldb:
+        for _ in range(n * 15):
+            if len(out) == n:
+                break
+            link = cands[int(rng.integers(len(cands)))]
+            target = _draw(ldb, rng, link, name=f"t{len(out)}")
+            if target is not None:
+                out.append(target)
     return out
 
 
 def _draw(
-    db: SynthDB, rng: np.random.Generator, link: LinkSpec, name: str
+    ldb: LabelDB, rng: np.random.Generator, link: LinkSpec, name: str
 ) -> dict[str, Any] | None:
+    db = ldb.db
     child = db.spec.table(link.child)
     tasks = list(TASK_WEIGHTS)
     task = tasks[int(rng.choice(len(tasks), p=np.array(list(TASK_WEIGHTS.values()))))]
@@ -174,14 +213,27 @@ def _draw(
     except RfmError:
         return None
     target["anchors"] = {"spine": spine}
-    values, ok = aggregate_values(db, link.parent, agg, anchors)
-    ef = target.get("entity_filter")
-    if ef:
-        fv, fok = aggregate_values(db, link.parent, ef["aggregate"], anchors)
-        ok &= fok & np.array([v is not None and v > 0 for v in fv])
-    if ok.sum() < 30:
+    values = _label_values(ldb, target, anchors)
+    if len(values) < 30:
         return None
-    return _finish(rng, target, values[ok])
+    return _finish(rng, target, values)
+
+
+def _label_values(ldb: LabelDB, target: dict[str, Any], anchors: pa.Table) -> np.ndarray:
+    """The uncast aggregate of every labelled anchor (after the entity filter), via the
+    project's label SQL: float64 (binary, regression), str (multiclass) or list (ranking)."""
+    task = target["task"]
+    probe = dict(target)
+    if task == "binary" and target["aggregate"]["fn"] != "EXISTS":
+        probe["task"] = "regression"  # the raw value; the cast is chosen from it
+    labels = ldb.labels(probe, anchors)
+    if task == "multiclass":
+        return np.asarray(labels["label_class"].to_pylist(), dtype=object)
+    if task == "ranking":
+        out = np.empty(labels.num_rows, dtype=object)
+        out[:] = labels["label_items"].to_pylist()
+        return out
+    return labels["label"].to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def _finish(

@@ -9,7 +9,7 @@
   Static targets: every entity row is its own anchor at its row time; context = row time <=
   split - margin with a known value, query = row time > split (split defaults to the scoring
   time). An entity model with no time column: context = known value, query = unknown value,
-  both at the scoring time.
+  both at the scoring time. anchors.max_context caps the context anchors (stable hash pick).
 -#}
 {% macro rfm_anchor_sql(target, g) %}
   {{ return(adapter.dispatch('rfm_anchor_sql', 'dbt_rfm')(target, g)) }}
@@ -117,10 +117,29 @@ passing as (
 )
   {%- endif %}
 {%- endif %}
+,
+{%- set max_context = anchors.get('max_context') %}
+capped as (
+  {%- if max_context is not none %}
+    -- at most {{ max_context }} context anchors, picked by a stable hash (anchors.max_context)
+    select entity_id, anchor_time, role
+    from (
+        select p.*, row_number() over (
+            partition by p.role
+            order by {{ dbt.hash("p.entity_id || '|' || cast(p.anchor_time as " ~ dbt.type_string() ~ ")") }},
+                p.entity_id, p.anchor_time
+        ) as rfm_pick
+        from passing as p
+    ) as ranked
+    where role = 'query' or rfm_pick <= {{ max_context }}
+  {%- else %}
+    select entity_id, anchor_time, role from passing
+  {%- endif %}
+)
 select
     cast('{{ target.name }}' as {{ dbt.type_string() }}) as target_name,
     entity_id,
     cast(anchor_time as {{ ts }}) as anchor_time,
     cast(role as {{ dbt.type_string() }}) as role
-from passing
+from capped
 {%- endmacro %}

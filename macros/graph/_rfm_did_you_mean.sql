@@ -1,6 +1,6 @@
 {#- Private: " (did you mean 'x'?)" for the choice sharing most character pairs, or "".
     Dice similarity over character bigrams >= 0.5, ties to the first choice in sorted order;
-    the twin of dbt_rfm.graph_rules.closest (same wording, same pick). -#}
+    the twin of dbt_rfm.rfm_meta.closest (same wording, same pick). -#}
 {% macro _rfm_did_you_mean(word, choices) %}
     {%- set ns = namespace(best='', score=0.0) -%}
     {%- set mine = dbt_rfm._rfm_bigrams(word) -%}

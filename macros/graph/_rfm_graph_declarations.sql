@@ -38,8 +38,10 @@
                 {%- set child_name = decl.tables[child].name -%}
                 {%- set source = "a relationships test on model '" ~ child_name ~ "', column '" ~ column ~ "'" -%}
                 {%- set parent = dbt_rfm._rfm_resolve_ref(test, kwargs.to, child_name, [column], source) -%}
-                {%- do decl.links.append({'child': child, 'child_columns': [column], 'parent': parent,
-                    'to_columns': [kwargs.field] if kwargs.field else [], 'source': source}) -%}
+                {%- if parent is not none -%}
+                    {%- do decl.links.append({'child': child, 'child_columns': [column], 'parent': parent,
+                        'to_columns': [kwargs.field] if kwargs.field else [], 'source': source}) -%}
+                {%- endif -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
@@ -53,23 +55,27 @@
     {%- elif constraint.type == 'foreign_key' -%}
         {%- set source = "a foreign_key constraint on model '" ~ node.name ~ "'" -%}
         {%- set parent = dbt_rfm._rfm_resolve_ref(node, constraint.to, node.name, columns, source) -%}
-        {%- do decl.links.append({'child': uid, 'child_columns': columns | list, 'parent': parent,
-            'to_columns': (constraint.to_columns or []) | list, 'source': source}) -%}
+        {%- if parent is not none -%}
+            {%- do decl.links.append({'child': uid, 'child_columns': columns | list, 'parent': parent,
+                'to_columns': (constraint.to_columns or []) | list, 'source': source}) -%}
+        {%- endif -%}
     {%- endif -%}
 {% endmacro %}
 
-{#- unique_id of the model a link's `to: ref('x')` points at, via the declaring node's depends_on -#}
+{#- unique_id of the model a link's `to: ref('x')` points at, via the declaring node's
+    depends_on; none for a link to a dbt source (sources cannot be graph tables) -#}
 {% macro _rfm_resolve_ref(declaring, to, child_name, columns, source) %}
+    {%- if to is string and (to | trim).startswith('source(') -%}{{ return(none) }}{%- endif -%}
     {%- set target = dbt_rfm._rfm_ref_target(to) -%}
     {%- for uid in declaring.depends_on.nodes or [] -%}
-        {%- set node = graph.nodes.get(uid) or {} -%}
-        {%- if node.resource_type in ['model', 'seed', 'snapshot'] -%}
+        {%- set node = graph.nodes.get(uid) or graph.sources.get(uid) or {} -%}
+        {%- if target is none and to and node.relation_name == to -%}
             {#- dbt renders `to` as the relation once the declaring model is compiled -#}
-            {%- if target is none and to and node.relation_name == to -%}
-                {{ return(uid) }}
-            {%- elif target is not none and node.name == target[1] and target[0] in [none, node.package_name] -%}
-                {{ return(uid) }}
-            {%- endif -%}
+            {%- if uid.startswith('source.') -%}{{ return(none) }}{%- endif -%}
+            {%- if node.resource_type in ['model', 'seed', 'snapshot'] -%}{{ return(uid) }}{%- endif -%}
+        {%- elif target is not none and node.resource_type in ['model', 'seed', 'snapshot']
+                 and node.name == target[1] and target[0] in [none, node.package_name] -%}
+            {{ return(uid) }}
         {%- endif -%}
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("model '" ~ child_name ~ "', column '" ~ columns | join('+') ~ "': " ~ source ~ " links to unknown model " ~ to ~ "; 'to' must be ref('<model>') of a model, seed or snapshot in the project") }}

@@ -38,9 +38,10 @@
     {%- for c, dtype in columns.types.items() if c not in excluded -%}
         {%- set stype = 'key' if c in key_cols else (overrides.get(c) or dbt_rfm._rfm_infer_stype(dtype)) -%}
         {%- if stype is none -%}
-            {{ exceptions.raise_compiler_error("model '" ~ name ~ "', column '" ~ c ~ "': no stype for data type " ~ dtype ~ "; set meta.rfm.stypes for it, or list it in meta.rfm.exclude") }}
+            {%- do log("dbt-rfm: model '" ~ name ~ "', column '" ~ c ~ "': left out, no stype for data type " ~ dtype ~ "; set meta.rfm.stypes to keep it") -%}
+        {%- else -%}
+            {%- do specs.append({'name': c, 'data_type': dtype, 'stype': stype}) -%}
         {%- endif -%}
-        {%- do specs.append({'name': c, 'data_type': dtype, 'stype': stype}) -%}
     {%- endfor -%}
     {{ return({'name': name, 'relation': t.relation, 'primary_key': pk | list,
                'time_column': ns.time_col, 'columns': specs}) }}

@@ -1,4 +1,4 @@
-{#- Private: config.meta.rfm of one model, checked; the twin of dbt_rfm.graph_rules.RfmMeta.
+{#- Private: config.meta.rfm of one model, checked; the twin of dbt_rfm.rfm_meta.RfmMeta.
     Returns {time_column, exclude, stypes, primary_key, targets, declared}. -#}
 {% macro _rfm_parse_meta(model_name, raw) %}
     {%- set known = ['exclude', 'primary_key', 'stypes', 'targets', 'time_column'] -%}

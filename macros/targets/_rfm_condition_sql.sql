@@ -30,6 +30,9 @@
   {%- if canon in ('IS NULL', 'IS NOT NULL') -%}
     {{ expr }} {{ canon | lower }}
   {%- elif canon in ('IN', 'NOT IN') -%}
+    {%- if value is string or value is not iterable or value | length == 0 -%}
+      {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": '" ~ canon ~ "' needs a non-empty list of values, found " ~ value) }}
+    {%- endif -%}
     {{ expr }} {{ canon | lower }} ({% for v in value %}{{ dbt_rfm._rfm_literal(v) }}{% if not loop.last %}, {% endif %}{% endfor %})
   {%- else -%}
     {{ expr }} {{ canon | lower }} {{ dbt_rfm._rfm_literal(value) }}

@@ -57,7 +57,7 @@
     {%- endif -%}
     {%- do t.update({'entity_filter': {'aggregate': ef_agg, 'cast': ef.get('cast'), 'where': ef.get('where')}}) -%}
   {%- endif -%}
-  {%- do dbt_rfm._rfm_check_keys(t.anchors, ['spine', 'split', 'margin', 'margin_unit'], where ~ ' anchors') -%}
+  {%- do dbt_rfm._rfm_check_keys(t.anchors, ['spine', 'split', 'margin', 'margin_unit', 'max_context'], where ~ ' anchors') -%}
   {%- do dbt_rfm._rfm_check_keys(t.anchors.get('spine') or {}, ['start', 'end', 'step', 'unit'], where ~ ' anchors.spine') -%}
   {{ return(t) }}
 {% endmacro %}

@@ -4,6 +4,8 @@ Every task becomes classification over at most ``max_classes`` classes:
 
 * binary: classes 0/1;
 * multiclass: classes are the distinct labels, most frequent first kept, sorted by name;
+* ranking with 0/1 labels: binary relevance of (entity, candidate) anchors; ranking with
+  list labels lives in :mod:`rfm_runtime.ranking`;
 * regression: classes are quantile bins of the context labels (a "bar distribution"); the
   prediction is the expected value of the bin means under the predicted distribution;
   ``context_value`` carries each context label standardised by the context mean and std.
@@ -35,7 +37,8 @@ class ContextLabels:
         num_classes: C.
         class_names: multiclass: the name of each class index.
         centers: regression: ``float64[C]`` mean label of each bin.
-        edges: regression: ``float64[C - 1]`` inner bin edges.
+        edges: regression: inner quantile edges (``float64[E]``).
+        bin_map: regression: ``int64[E + 1]`` class of each interval between edges.
     """
 
     task: str
@@ -46,6 +49,7 @@ class ContextLabels:
     class_names: tuple[str, ...] = ()
     centers: np.ndarray | None = None
     edges: np.ndarray | None = None
+    bin_map: np.ndarray | None = None
 
     @property
     def head_task(self) -> str:
@@ -81,22 +85,17 @@ def prepare_labels(task: str, labels: list | np.ndarray, max_classes: int) -> Co
         return ContextLabels(task, keep, yk.astype(np.int64), zeros, 2)
     quantiles = np.quantile(yk, np.linspace(0, 1, max_classes + 1)[1:-1])
     edges = np.unique(quantiles)
-    classes = np.searchsorted(edges, yk, side="right").astype(np.int64)
-    c = len(edges) + 1
-    sums = np.bincount(classes, weights=yk, minlength=c)
-    counts = np.bincount(classes, minlength=c)
-    centers = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    centers = _fill_empty(centers, edges)
+    raw = np.searchsorted(edges, yk, side="right")
+    present = np.unique(raw)  # ties leave some bins empty: keep only filled ones
+    bin_map = np.minimum(np.searchsorted(present, np.arange(len(edges) + 1)), len(present) - 1)
+    classes = bin_map[raw].astype(np.int64)
+    c = len(present)
+    centers = np.bincount(classes, weights=yk, minlength=c) / np.bincount(classes, minlength=c)
     std = yk.std() or 1.0
     values = ((yk - yk.mean()) / std).astype(np.float32)
-    return ContextLabels(task, keep, classes, values, c, centers=centers, edges=edges)
-
-
-def _fill_empty(centers: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bins with no label (ties at an edge) get the edge value as centre."""
-    for i in np.flatnonzero(np.isnan(centers)):
-        centers[i] = edges[min(int(i), len(edges) - 1)]
-    return centers
+    return ContextLabels(
+        task, keep, classes, values, c, centers=centers, edges=edges, bin_map=bin_map
+    )
 
 
 def _multiclass(labels: list, max_classes: int) -> ContextLabels:
@@ -121,8 +120,8 @@ def query_classes(ctx: ContextLabels, labels: list | np.ndarray) -> np.ndarray:
         index = {c: i for i, c in enumerate(ctx.class_names)}
         return np.array([-1 if v is None else index.get(str(v), -1) for v in labels], np.int64)
     y = np.array([np.nan if v is None else float(v) for v in labels], dtype=np.float64)
-    if ctx.edges is not None:
-        out = np.searchsorted(ctx.edges, y, side="right").astype(np.int64)
+    if ctx.edges is not None and ctx.bin_map is not None:
+        out = ctx.bin_map[np.searchsorted(ctx.edges, y, side="right")].astype(np.int64)
     else:
         out = np.where(np.isin(y, (0.0, 1.0)), y, -1).astype(np.int64)
     return np.where(np.isfinite(y), out, -1)

@@ -1,8 +1,14 @@
 """Progress of a scoring run: anchors done/total, anchors/s, ETA; logged and/or called back.
 
-Messages go to the ``rfm_runtime`` logger at INFO and, when ``echo`` is set, to stdout with
-``print`` (dbt-duckdb runs Python models in the dbt process; what a model prints appears in the
-dbt console and ``logs/dbt.log``).
+Reports go to the ``rfm_runtime`` logger at INFO, to ``print`` when ``echo`` is set, and to an
+optional callback. What dbt-duckdb 1.11 shows of a Python model (checked): ``print`` reaches
+the console but not ``logs/dbt.log``; stdlib logging below WARNING is dropped; a dbt event
+reaches both. So a dbt Python model passes a callback that fires one (dbt is there; the
+runtime does not import it)::
+
+    from dbt_common.events.functions import fire_event
+    from dbt_common.events.types import Note
+    progress = lambda p: fire_event(Note(msg=f"rfm: {p.message()}"))
 """
 
 from __future__ import annotations

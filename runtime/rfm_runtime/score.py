@@ -16,6 +16,13 @@ import pyarrow as pa
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
+from rfm_runtime.ranking import (
+    RankingLabels,
+    decode_ranking,
+    is_list_labels,
+    prepare_ranking,
+    rank_scores,
+)
 from rfm_runtime.schema import CELLS, PREDICTIONS, embeddings_schema
 from rfm_runtime.session import RfmSession
 from rfm_runtime.token_stream import TokenChunk, iter_token_batches
@@ -30,14 +37,15 @@ def encode_context(
     context_labels: pa.Table,
     task: str,
     config: TokenizerConfig,
-) -> tuple[np.ndarray, ContextLabels]:
+) -> tuple[np.ndarray, ContextLabels | RankingLabels]:
     """Embed the labelled context anchors once.
 
     Args:
         session: the opened artifact.
         context_cells: CELLS batches of the context anchors (any subset may lack cells).
         context_labels: ``entity_id, anchor_time, label[, label_class]``; multiclass reads
-            ``label_class`` when present, else ``label``.
+            ``label_class`` when present, else ``label``; ranking labels are lists of items
+            (or 0/1 relevance of (entity, candidate) anchors).
         task: the target's task type.
         config: tokenizer settings.
 
@@ -59,9 +67,12 @@ def encode_context(
         if task == "multiclass" and "label_class" in context_labels.column_names
         else "label"
     )
-    labels = prepare_labels(
-        task, context_labels.column(column).to_pylist(), session.contract.max_classes
-    )
+    values = context_labels.column(column).to_pylist()
+    labels: ContextLabels | RankingLabels
+    if task == "ranking" and is_list_labels(values):
+        labels = prepare_ranking(values)
+    else:
+        labels = prepare_labels(task, values, session.contract.max_classes)
     wanted = {k for k, kept in zip(keys, labels.keep.tolist(), strict=True) if kept}
     found: dict[AnchorKey, np.ndarray] = {}
     for chunk in iter_token_batches(context_cells, config):
@@ -91,6 +102,7 @@ def score(
     query_anchors: Iterable[pa.RecordBatch] | None = None,
     target_column: str | None = None,
     batch_size: int = 32,
+    top_k: int = 10,
     total_queries: int | None = None,
     dbt_invocation_id: str | None = None,
     progress: ProgressCallback | None = None,
@@ -103,12 +115,14 @@ def score(
         context_cells: CELLS batches of the labelled context anchors.
         context_labels: ``entity_id, anchor_time, label[, label_class]``.
         query_cells: CELLS batches of the query anchors, read lazily, B anchors at a time.
-        task: ``binary``, ``regression``, ``multiclass`` or ``ranking`` (binary per candidate).
+        task: ``binary``, ``regression``, ``multiclass`` or ``ranking`` (list labels:
+            candidates scored one by one, see ``rfm_runtime.ranking``).
         target_name: written into every row.
         query_anchors: ANCHORS batches, same order as ``query_cells``: anchors without any
             cell still get a row. Without it, every anchor present in ``query_cells`` does.
         target_column: for static targets: the entity column that is the label (dropped).
         batch_size: query anchors per batch B.
+        top_k: ranking: items listed in ``class_scores``.
         total_queries: number of query anchors, when known, for the ETA.
         dbt_invocation_id: written into every row.
         progress: called with a :class:`Progress` every ~10 s and at the end.
@@ -122,10 +136,14 @@ def score(
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
-        probs = session.class_probs(session.encode(chunk.tokens), context, labels)
-        yield _predictions(
-            chunk, decode(labels, probs), target_name, session, scored_at, dbt_invocation_id
-        )
+        query = session.encode(chunk.tokens)
+        if isinstance(labels, RankingLabels):
+            decoded = decode_ranking(
+                labels, rank_scores(session.class_probs, query, context, labels), top_k
+            )
+        else:
+            decoded = decode(labels, session.class_probs(query, context, labels))
+        yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
         tracker.update(chunk.tokens.num_anchors)
     tracker.finish()
 

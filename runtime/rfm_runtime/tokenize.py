@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
+from rfm_runtime.schema import CELLS
 
 #: Token stypes; 0 is padding.
 STYPE_IDS: dict[str, int] = {
@@ -132,7 +133,9 @@ class TokenBatch:
         """Drop trailing positions that are padding in every anchor (exact: masks ignore them)."""
         used = np.flatnonzero((self.node_index >= 0).any(axis=0))
         width = int(used[-1]) + 1 if len(used) else 1
-        return self if width == self.node_index.shape[1] else self.take((slice(None), slice(0, width)))
+        return (
+            self if width == self.node_index.shape[1] else self.take((slice(None), slice(0, width)))
+        )
 
     @staticmethod
     def concat(batches: Sequence[TokenBatch]) -> TokenBatch:
@@ -220,6 +223,13 @@ def tokenize_table(
     """:func:`tokenize` for a ``pa.Table`` and normalised keys (see there)."""
     from rfm_runtime.token_fill import fill_tokens
 
+    missing = [name for name in CELLS.names if name not in table.column_names]
+    if missing:
+        raise RfmError(
+            f"cells lack column(s) {', '.join(missing)}; expected rfm_runtime.schema.CELLS"
+        )
+    # normalise types (int64 hop, decimal values, large or view strings) in one cheap cast
+    table = table.select(CELLS.names).cast(CELLS)
     n = table.num_rows
     ent = table.column("entity_id").combine_chunks() if n else pa.array([], pa.string())
     times = time_us(table.column("anchor_time")) if n else np.zeros(0, np.int64)

@@ -1,0 +1,5 @@
+"""``python -m bench.sampling``."""
+
+from bench.sampling.run import main
+
+main()

@@ -1,0 +1,64 @@
+"""On-disk cache of prepared tasks: one ``.npz`` per (database, preparation settings).
+
+Preparing a database (targets, labels, sampling, tokenizing) takes seconds; a resumed or
+repeated run reads the same tasks back instead. Files live under ``<work_dir>/tasks/`` (the
+default work dir, ``bench/.work``, is gitignored). Written atomically (temporary file, then
+rename), so an interrupted run never leaves a half-written cache entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dbt_rfm.pretrain.tasks import PreparedTask
+
+#: Bump when the layout of prepared tasks or their preparation changes.
+CACHE_VERSION = 1
+
+
+def cache_key(descriptor: dict[str, Any]) -> str:
+    """A file-name-safe key: the database name plus a hash of everything that made the tasks."""
+    text = json.dumps(descriptor | {"version": CACHE_VERSION}, sort_keys=True, default=str)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    return f"{descriptor.get('name', 'db')}-{digest}"
+
+
+def save_tasks(path: Path, tasks: list[PreparedTask]) -> None:
+    """Write tasks to ``path`` (``.npz``): arrays per task plus a JSON header."""
+    arrays: dict[str, np.ndarray] = {}
+    header = []
+    for i, t in enumerate(tasks):
+        for name, a in t.arrays.items():
+            arrays[f"t{i}.{name}"] = a
+        arrays[f"t{i}.is_query"] = t.is_query
+        header.append({
+            "db": t.db, "name": t.name, "task": t.task, "top_k": t.top_k,
+            "labels": t.labels, "query_time": t.query_time, "target": t.target,
+        })  # fmt: skip
+    arrays["header"] = np.array(json.dumps(header))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_tasks(path: Path) -> list[PreparedTask]:
+    """Inverse of :func:`save_tasks`."""
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(str(z["header"]))
+        out = []
+        for i, h in enumerate(header):
+            prefix = f"t{i}."
+            arrays = {
+                k[len(prefix) :]: z[k]
+                for k in z.files
+                if k.startswith(prefix) and k != prefix + "is_query"
+            }
+            out.append(PreparedTask(arrays=arrays, is_query=z[prefix + "is_query"], **h))
+    return out

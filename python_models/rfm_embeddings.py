@@ -1,0 +1,12 @@
+def model(dbt, session):
+    """Anchor embeddings (FLOAT[d]) of every target's query anchors, streamed like predictions."""
+    dbt.config(materialized="table")
+    from dbt_rfm.scoring import ScoringInputs, embeddings
+
+    inputs = ScoringInputs(
+        targets=dbt.ref("rfm_targets"),
+        anchors=dbt.ref("rfm_anchors"),
+        labels=dbt.ref("rfm_labels"),
+        cells=dbt.ref("rfm_cells"),
+    )
+    return embeddings(session, inputs, meta=dbt.config.get("meta") or {})

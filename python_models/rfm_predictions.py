@@ -1,0 +1,16 @@
+def model(dbt, session):
+    """Predictions of every declared target (meta.rfm.targets) for its query anchors.
+
+    Streams rfm_cells through the ONNX net (rfm_runtime) and returns a RecordBatchReader, so
+    dbt-duckdb writes the table without holding it in memory. See docs/scoring.md.
+    """
+    dbt.config(materialized="table")
+    from dbt_rfm.scoring import ScoringInputs, predictions
+
+    inputs = ScoringInputs(
+        targets=dbt.ref("rfm_targets"),
+        anchors=dbt.ref("rfm_anchors"),
+        labels=dbt.ref("rfm_labels"),
+        cells=dbt.ref("rfm_cells"),
+    )
+    return predictions(session, inputs, meta=dbt.config.get("meta") or {})

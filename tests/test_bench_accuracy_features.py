@@ -1,0 +1,167 @@
+"""The accuracy benchmark's aggregate feature builder: exact values and time-awareness."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from bench.accuracy.features import LinkPath, Step, build_features, enumerate_paths
+from bench.accuracy.graph import FeatureTable, Graph, flights_graph
+from dbt_rfm.spec import LinkSpec
+
+# users <- orders -> shops (shops have a time column: a row opens at `opened`).
+# An order's amount is known `delay` hours after it is placed at `ts`.
+ORDERS = [
+    # order_id, user_id, shop_id, ts, delay_h, amount
+    (1, "u1", "s1", "2024-01-01 10:00", 0, 10.0),
+    (2, "u1", "s1", "2024-01-08 10:00", 0, 30.0),
+    (3, "u1", "s2", "2024-01-09 23:00", 0, 20.0),
+    (4, "u1", "s2", "2024-01-09 23:30", 2, 99.0),  # placed before, known after the anchor
+    (5, "u2", "s2", "2024-01-09 12:00", 0, 5.0),
+    (6, "u1", "s1", "2024-01-11 10:00", 0, 1000.0),  # future
+]
+ANCHOR = datetime(2024, 1, 10)
+
+LINK_USER = LinkSpec("orders", ("user_id",), "users", ("user_id",))
+LINK_SHOP = LinkSpec("orders", ("shop_id",), "shops", ("shop_id",))
+
+
+def _graph() -> Graph:
+    tables = [
+        FeatureTable("users", ("user_id",), None),
+        FeatureTable(
+            "orders",
+            ("order_id",),
+            "({t}.ts + to_hours({t}.delay_h))",
+            {"amount": "{t}.amount"},
+        ),
+        FeatureTable("shops", ("shop_id",), "{t}.opened", {"size": "{t}.size"}),
+    ]
+    return Graph({t.name: t for t in tables}, (LINK_USER, LINK_SHOP))
+
+
+def _con(orders: list[tuple]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("create table users as select * from (values ('u1'), ('u2'), ('u3')) v(user_id)")
+    con.execute(
+        "create table shops as select * from (values "
+        "('s1', timestamp '2023-01-01', 3.0), ('s2', timestamp '2024-02-01', 7.0)"
+        ") v(shop_id, opened, size)"
+    )
+    con.execute(
+        "create table orders (order_id int, user_id varchar, shop_id varchar, ts timestamp, "
+        "delay_h int, amount double)"
+    )
+    con.executemany("insert into orders values (?, ?, ?, ?::timestamp, ?, ?)", orders)
+    return con
+
+
+def _anchors(*rows: tuple[str, datetime]) -> pa.Table:
+    return pa.table(
+        {
+            "entity_id": pa.array([r[0] for r in rows], pa.string()),
+            "anchor_time": pa.array([r[1] for r in rows], pa.timestamp("us")),
+        }
+    )
+
+
+WINDOWS = (timedelta(days=7), None)
+USER_ORDERS = LinkPath("users", (Step(LINK_USER, False),))
+
+
+def _features(orders: list[tuple], anchors: pa.Table, path: LinkPath) -> dict[str, np.ndarray]:
+    fm = build_features(_con(orders), _graph(), anchors, path.entity, [path], WINDOWS)
+    return {n.split(":", 1)[1]: fm.values[:, j] for j, n in enumerate(fm.names)}
+
+
+def test_backward_aggregates_hand_computed() -> None:
+    f = _features(ORDERS, _anchors(("u1", ANCHOR), ("u3", ANCHOR)), USER_ORDERS)
+    # u1 at 2024-01-10: known orders 1 (10), 2 (30), 3 (20); order 4 known at 01:30 next day.
+    # 7-day window [01-03, 01-10]: orders 2 and 3.
+    assert f["count_7d"][0] == 2
+    assert f["amount_sum_7d"][0] == 50
+    assert f["amount_mean_7d"][0] == 25
+    assert (f["amount_min_7d"][0], f["amount_max_7d"][0]) == (20, 30)
+    assert f["count_all"][0] == 3
+    assert f["amount_sum_all"][0] == 60
+    assert f["amount_min_all"][0] == 10
+    assert f["amount_last"][0] == 20  # order 3, the latest known
+    # u3 has no orders: counts 0, the rest unknown.
+    assert f["count_all"][1] == 0
+    assert np.isnan(f["amount_mean_all"][1])
+
+
+def test_rows_after_the_anchor_never_change_features() -> None:
+    anchors = _anchors(("u1", ANCHOR), ("u2", ANCHOR))
+    before = _features(ORDERS, anchors, USER_ORDERS)
+    changed = [
+        (o[0], o[1], o[2], o[3], o[4], -o[5]) if o[0] in (4, 6) else o for o in ORDERS
+    ] + [(7, "u2", "s1", "2024-01-10 00:00:01", 0, 1e6)]
+    after = _features(changed, anchors, USER_ORDERS)
+    for name, col in before.items():
+        np.testing.assert_array_equal(col, after[name], err_msg=name)
+    # ... while a change to a row known at the anchor does move them (the check can fail).
+    past = [(o[0], o[1], o[2], o[3], o[4], o[5] + 1) if o[0] == 3 else o for o in ORDERS]
+    assert _features(past, anchors, USER_ORDERS)["amount_sum_all"][0] == 61
+
+
+def test_row_known_exactly_at_the_anchor_is_visible() -> None:
+    f = _features(ORDERS, _anchors(("u1", datetime(2024, 1, 10, 1, 30))), USER_ORDERS)
+    assert f["count_all"][0] == 4
+    assert f["amount_last"][0] == 99
+
+
+def test_sibling_path_excludes_the_anchor_row_itself() -> None:
+    # Entity = orders, anchor at its own placement time; siblings share the shop.
+    path = LinkPath("orders", (Step(LINK_SHOP, True), Step(LINK_SHOP, False)))
+    anchors = _anchors(("3", datetime(2024, 1, 9, 23, 0)), ("4", datetime(2024, 1, 9, 23, 30)))
+    f = _features(ORDERS, anchors, path)
+    # At 23:00 shop s2 has order 5 (5.0) and order 3 itself is known at 23:00: included
+    # because known_at <= anchor; the entity row is not special-cased, only time decides.
+    assert f["count_all"][0] == 2
+    # Order 4 (known at 01:30 next day) never sees itself; it sees orders 3 and 5.
+    assert f["count_all"][1] == 2
+    assert f["amount_max_all"][1] == 20
+
+
+def test_forward_path_hides_parent_rows_from_the_future() -> None:
+    path = LinkPath("orders", (Step(LINK_SHOP, True),))
+    f = _features(ORDERS, _anchors(("1", ANCHOR), ("3", ANCHOR)), path)
+    assert f["size"][0] == 3.0  # s1 opened in 2023
+    assert np.isnan(f["size"][1])  # s2 opens 2024-02-01, after the anchor
+
+
+def test_enumerated_paths_of_the_demo_graph() -> None:
+    names = {p.name for p in enumerate_paths(flights_graph(), "flights")}
+    assert "flights.tailnum->planes<-flights.tailnum" in names  # the plane's other flights
+    assert "flights.origin->airports<-weather.origin" in names
+    assert "flights.carrier->airlines" not in names  # airlines have no numeric column
+    planes = {p.name for p in enumerate_paths(flights_graph(), "planes")}
+    assert "planes<-flights.tailnum.tailnum->planes" not in planes  # back to the start row
+    assert "planes<-flights.tailnum.origin+time_hour->weather" in planes
+
+
+def test_flight_known_at_is_after_scheduled_departure() -> None:
+    # A flight's own outcome must never be visible at its own anchor (its departure).
+    g = flights_graph()
+    con = duckdb.connect()
+    con.execute(
+        "create table flights as select * from (values "
+        "(timestamp '2013-05-01 10:00', -5, null), (timestamp '2013-05-01 10:00', null, null),"
+        "(timestamp '2013-05-01 10:00', 20, 100)) v(scheduled_departure, dep_delay, air_time)"
+    )
+    known = g.table("flights").known_at_as("f")
+    rows = con.sql(f"select {known} > f.scheduled_departure from flights f").fetchall()
+    assert rows == [(True,), (True,), (True,)]
+
+
+@pytest.mark.parametrize("bad", ["planes", "weather"])
+def test_path_must_start_at_the_entity(bad: str) -> None:
+    from dbt_rfm.errors import RfmError
+
+    with pytest.raises(RfmError, match="does not start"):
+        LinkPath(bad, (Step(LINK_USER, False),))

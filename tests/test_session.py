@@ -1,0 +1,99 @@
+"""Session: contract checks, provider choice and logging, model version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("torch")
+
+from rfm_runtime import session as session_mod  # noqa: E402
+from rfm_runtime.contract import METADATA_KEY  # noqa: E402
+from rfm_runtime.errors import RfmError  # noqa: E402
+from rfm_runtime.session import RfmSession, artifact_files  # noqa: E402
+from rfm_runtime.tokenize import TokenizerConfig  # noqa: E402
+from rfm_synthetic import export_small  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory) -> Path:
+    prefix = tmp_path_factory.mktemp("art") / "small"
+    export_small(prefix, seed=5)
+    return prefix
+
+
+def _tampered(src: Path, dst: Path, edit) -> Path:
+    """Copy an artifact, editing the encoder's contract JSON with ``edit(dict)``."""
+    enc, head = artifact_files(src)
+    model = onnx.load(str(enc))
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            raw = json.loads(prop.value)
+            if edit(raw) is False:
+                model.metadata_props.remove(prop)
+            else:
+                prop.value = json.dumps(raw)
+    onnx.save(model, str(dst) + ".encoder.onnx")
+    Path(str(dst) + ".icl_head.onnx").write_bytes(head.read_bytes())
+    return dst
+
+
+def test_opens_logs_provider_and_hashes_bytes(artifact: Path, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="rfm_runtime"):
+        sess = RfmSession.open(artifact)
+    assert sess.providers == sess.encoder.get_providers()
+    assert any(f"runs on {sess.providers[0]}" in r.getMessage() for r in caplog.records)
+    enc, head = artifact_files(artifact)
+    digest = hashlib.sha256(enc.read_bytes() + head.read_bytes()).hexdigest()
+    assert sess.model_version == digest[:12]
+    assert RfmSession.open(str(enc)).model_version == sess.model_version  # any file names it
+    assert sess.tokenizer_config(8).seq_len == sess.contract.tokenizer["seq_len"]
+
+
+def test_cuda_is_requested_first_and_fallback_is_logged(
+    artifact: Path, caplog, monkeypatch
+) -> None:
+    monkeypatch.setattr(
+        session_mod.ort, "get_available_providers",
+        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )  # fmt: skip
+    assert session_mod.choose_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with caplog.at_level(logging.INFO, logger="rfm_runtime"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sess = RfmSession.open(artifact)
+    if "CUDAExecutionProvider" not in sess.providers:  # CPU build or no GPU: say so
+        assert any("asked for CUDAExecutionProvider" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c.update(hash_scheme="md5-v0"), "hash scheme 'md5-v0'"),
+        (lambda c: c.update(version=99), "contract version 99"),
+        (lambda c: c["inputs"].pop("hop"), "declared inputs: missing hop"),
+        (lambda c: c["inputs"].update(hop="float32"), "dtype hop: float32"),
+        (lambda c: c.update(role="icl_head"), "graph inputs"),
+        (lambda c: c["tokenizer"].update(name_slots=3), "width 4, the contract says 3"),
+        (lambda c: c.update(colour="red"), "no key 'colour'"),
+        (lambda c: False, "carries no 'rfm.contract' metadata"),
+    ],
+)
+def test_contract_mismatch_is_a_clear_error(artifact, tmp_path, edit, message) -> None:
+    bad = _tampered(artifact, tmp_path / "bad", edit)
+    with pytest.raises(RfmError, match=message):
+        RfmSession.open(bad)
+
+
+def test_seq_len_and_missing_files(artifact: Path, tmp_path: Path) -> None:
+    with pytest.raises(RfmError, match="seq_len = 64, the run asks for 128"):
+        RfmSession.open(
+            artifact, tokenizer=TokenizerConfig(seq_len=128, value_buckets=512, name_buckets=256)
+        )
+    with pytest.raises(RfmError, match="incomplete"):
+        RfmSession.open(tmp_path / "nothing")
