@@ -20,9 +20,9 @@ from typing import Any
 import pyarrow as pa
 
 from dbt_rfm.pql.ir import ZERO_WHEN_EMPTY, Aggregate
+from dbt_rfm.pql.paths import path_to_entity
 from dbt_rfm.pql.render import cast_sql, condition_sql
 from dbt_rfm.pql.target import Target
-from dbt_rfm.pql.validate import link_to_entity
 from dbt_rfm.spec import GraphSpec
 
 #: The labels table (rfm_labels) without target_name: one row per labelled anchor.
@@ -138,11 +138,22 @@ def label_sql(
         )
     agg = target.aggregate
     child = graph.table(agg.table)
-    link = link_to_entity(graph, agg, target.entity, target.name)
+    path = path_to_entity(graph, agg, target.entity, target.name)
     value = "null" if agg.column == "*" else f'c."{agg.column}"'
     if agg.fn == "LIST_DISTINCT":
         value = f"cast({value} as varchar)"
-    filters = [f'c."{c}" is not null' for c in link.child_columns]
+    filters = [f'c."{c}" is not null' for c in path[0].child_columns]
+    source = f"{rel.get(child.name, child.relation)} as c"
+    key = key_sql(path[0].child_columns, "c")
+    if len(path) == 2:  # grandchild: join the middle model for its key of the entity
+        mid = graph.table(path[0].parent)
+        on = " and ".join(
+            f'v."{p}" = c."{c}"'
+            for c, p in zip(path[0].child_columns, path[0].parent_columns, strict=True)
+        )
+        source += f"\n    join {rel.get(mid.name, mid.relation)} as v on {on}"
+        key = key_sql(path[1].child_columns, "v")
+        filters += [f'v."{c}" is not null' for c in path[1].child_columns]
     if agg.column != "*":
         filters.append(f'c."{agg.column}" is not null')
     if agg.where is not None:
@@ -157,9 +168,9 @@ def label_sql(
         keep = "len(value) > 0"
     return f"""with {anchors_cte},
 child_rows as (
-    select {key_sql(link.child_columns, "c")} as entity_id,
+    select {key} as entity_id,
         cast(c."{child.time_column}" as timestamp) as row_time, {value} as value
-    from {rel.get(child.name, child.relation)} as c
+    from {source}
     where {" and ".join(filters)}
 ),
 windowed as (

@@ -81,7 +81,10 @@ def _declarations(nodes: Mapping[str, Any]) -> Declarations:
     """Everything rfm-relevant in ``manifest['nodes']``, before validation."""
     decl = Declarations()
     for uid, node in nodes.items():
-        if node.get("resource_type") not in GRAPH_RESOURCE_TYPES:
+        # The package's own models are never graph tables (meta.rfm there holds scoring settings).
+        if node.get("resource_type") not in GRAPH_RESOURCE_TYPES or node.get("package_name") == (
+            "dbt_rfm"
+        ):
             continue
         decl.add_table(
             uid,

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dbt_rfm import duck
 from rfm_runtime.errors import RfmError
 from rfm_runtime.schema import PREDICTIONS, embeddings_schema
 from rfm_runtime.score import embed, score
@@ -60,21 +61,18 @@ def dbt_invocation_id() -> str | None:
     return str(get_invocation_id())
 
 
-def _artifact(meta: dict[str, Any] | None) -> Path:
-    rfm = (meta or {}).get("rfm") or {}
-    return Path(rfm["artifact"]) if rfm.get("artifact") else DEFAULT_ARTIFACT
+def _artifact(settings: dict[str, Any] | None) -> Path:
+    artifact = (settings or {}).get("artifact")
+    return Path(artifact) if artifact else DEFAULT_ARTIFACT
 
 
 def _targets(cur: Any, inputs: ScoringInputs) -> list[ScoringTarget]:
-    rows = cur.execute(
-        f"select target_name, task, target_column from {inputs.sql('targets')} order by 1"
-    ).fetchall()
-    return [ScoringTarget(*r) for r in rows]
+    sql = f"select target_name, task, target_column from {inputs.sql('targets')} order by 1"
+    return [ScoringTarget(*r) for r in duck.rows(cur, sql)]
 
 
 def _batches(cur: Any, sql: str, params: list[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    reader = cur.execute(sql, params).to_arrow_reader(batch_rows)
-    yield from reader
+    yield from duck.arrow_reader(cur, sql, params, batch_rows)
 
 
 class _Reads:
@@ -87,20 +85,23 @@ class _Reads:
 
     def context_labels(self, t: ScoringTarget) -> pa.Table:
         label = "label_items" if t.task == "ranking" else "label"
-        return self.meta_cur.execute(
+        return duck.arrow_table(
+            self.meta_cur,
             f"select entity_id, anchor_time, {label} as label, label_class "
             f"from {self.inputs.sql('labels')} where target_name = ? "
             "order by anchor_time, entity_id",
             [t.name],
-        ).fetch_arrow_table()
+        )
 
     def count(self, t: ScoringTarget, role: str) -> int:
-        rows = self.meta_cur.execute(
-            f"select count(*) from {self.inputs.sql('anchors')} "
-            "where target_name = ? and role = ?",
-            [t.name, role],
-        ).fetchall()
-        return int(rows[0][0])
+        return int(
+            duck.scalar(
+                self.meta_cur,
+                f"select count(*) from {self.inputs.sql('anchors')} "
+                "where target_name = ? and role = ?",
+                [t.name, role],
+            )
+        )
 
     def anchors(self, t: ScoringTarget, role: str) -> Iterator[pa.RecordBatch]:
         return _batches(
@@ -128,7 +129,7 @@ def predictions(
     session: Any,
     inputs: ScoringInputs,
     *,
-    meta: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
     invocation_id: str | None = None,
     batch_size: int = 64,
 ) -> pa.RecordBatchReader:
@@ -137,12 +138,13 @@ def predictions(
     Args:
         session: the model's DuckDB connection.
         inputs: relations of rfm_targets, rfm_anchors, rfm_labels and rfm_cells.
-        meta: the model's ``config.meta``; ``meta.rfm.artifact`` overrides the shipped net.
+        settings: the model's ``config.meta.rfm``; ``artifact`` (a path prefix) overrides the
+            net shipped in rfm_runtime.
         invocation_id: written into every row; default: the running dbt invocation's id.
         batch_size: query anchors per inference batch.
     """
     reads = _Reads(session, inputs)
-    rfm = RfmSession.open(_artifact(meta))
+    rfm = RfmSession.open(_artifact(settings))
     targets = _targets(reads.meta_cur, inputs)
     invocation_id = invocation_id or dbt_invocation_id()
 
@@ -177,12 +179,12 @@ def embeddings(
     session: Any,
     inputs: ScoringInputs,
     *,
-    meta: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
     batch_size: int = 64,
 ) -> pa.RecordBatchReader:
     """Anchor embeddings of every target's query anchors (schema ``embeddings_schema(d)``)."""
     reads = _Reads(session, inputs)
-    rfm = RfmSession.open(_artifact(meta))
+    rfm = RfmSession.open(_artifact(settings))
     targets = _targets(reads.meta_cur, inputs)
 
     def batches() -> Iterator[pa.RecordBatch]:

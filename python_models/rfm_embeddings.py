@@ -9,4 +9,4 @@ def model(dbt, session):
         labels=dbt.ref("rfm_labels"),
         cells=dbt.ref("rfm_cells"),
     )
-    return embeddings(session, inputs, meta=dbt.config.get("meta") or {})
+    return embeddings(session, inputs, settings=dbt.config.meta_get("rfm", {}))

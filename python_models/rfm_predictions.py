@@ -13,4 +13,4 @@ def model(dbt, session):
         labels=dbt.ref("rfm_labels"),
         cells=dbt.ref("rfm_cells"),
     )
-    return predictions(session, inputs, meta=dbt.config.get("meta") or {})
+    return predictions(session, inputs, settings=dbt.config.meta_get("rfm", {}))

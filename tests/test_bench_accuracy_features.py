@@ -98,9 +98,9 @@ def test_backward_aggregates_hand_computed() -> None:
 def test_rows_after_the_anchor_never_change_features() -> None:
     anchors = _anchors(("u1", ANCHOR), ("u2", ANCHOR))
     before = _features(ORDERS, anchors, USER_ORDERS)
-    changed = [
-        (o[0], o[1], o[2], o[3], o[4], -o[5]) if o[0] in (4, 6) else o for o in ORDERS
-    ] + [(7, "u2", "s1", "2024-01-10 00:00:01", 0, 1e6)]
+    changed = [(o[0], o[1], o[2], o[3], o[4], -o[5]) if o[0] in (4, 6) else o for o in ORDERS] + [
+        (7, "u2", "s1", "2024-01-10 00:00:01", 0, 1e6)
+    ]
     after = _features(changed, anchors, USER_ORDERS)
     for name, col in before.items():
         np.testing.assert_array_equal(col, after[name], err_msg=name)

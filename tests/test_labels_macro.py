@@ -338,7 +338,6 @@ def test_jinja_errors_name_target_and_column(project: Project) -> None:
 
 def test_context_observed_data_test_catches_late_anchors(project: Project) -> None:
     test_args = ("test", "--select", "rfm_anchors,test_name:rfm_context_observed")
-    assert project.dbt(*test_args).success
     with duckdb.connect(str(project.db)) as con:
         con.execute(
             "insert into rfm_anchors select target_name, entity_id, "
@@ -348,13 +347,24 @@ def test_context_observed_data_test_catches_late_anchors(project: Project) -> No
             "where target_name = 'plane_flights_30d' and role = 'context') limit 1"
         ).complete()
     assert not project.dbt(*test_args).success
-    with duckdb.connect(str(project.db)) as con:
-        con.execute(
-            # spine anchors are Fridays (2013-02-01 + 7k days); the late one is not
-            "delete from rfm_anchors where target_name = 'plane_flights_30d' and role = 'context' "
-            "and dayofweek(anchor_time) != dayofweek(timestamp '2013-02-01')"
-        ).complete()
-    assert project.dbt(*test_args).success
+
+
+def test_scoring_time_var(project: Project) -> None:
+    scoring = datetime(2013, 10, 1, 12)
+    result = project.dbt(
+        "run", "--select", "rfm_anchors", "--vars", f"{{dbt_rfm:scoring_time: '{scoring}'}}"
+    )
+    assert result.success, result.exception
+    t = project.query(
+        "select target_name, role, min(anchor_time) as lo, max(anchor_time) as hi "
+        "from rfm_anchors group by all"
+    ).to_pylist()
+    got = {(r["target_name"], r["role"]): (r["lo"], r["hi"]) for r in t}
+    for name, days in [("plane_delay_7d", 7), ("plane_flights_30d", 30)]:
+        assert got[(name, "query")] == (scoring, scoring)
+        last = got[(name, "context")][1]
+        assert last + timedelta(days=days) <= scoring < last + timedelta(days=days + 7)
+    assert got[("flight_delayed_15", "context")][1] <= datetime(2013, 12, 1)  # explicit split
 
 
 def test_no_targets_gives_typed_empty_tables(project: Project) -> None:

@@ -1,4 +1,4 @@
-"""In-process sampler: against a literal per-anchor reference of docs/sampling.md, by hand, errors."""
+"""In-process sampler: vs a literal per-anchor reference of docs/sampling.md, by hand, errors."""
 
 from __future__ import annotations
 

@@ -153,18 +153,46 @@ def test_demo_plane_and_flight_anchors_match(sql: dict[str, str]) -> None:
     assert n > 10 * flights.num_rows
 
 
-def test_caps_come_from_vars_and_are_checked() -> None:
+def test_vars_caps_and_portable_sql() -> None:
+    """Caps from vars dbt_rfm:hops / dbt_rfm:fanouts; `default__` SQL (no DuckDB ASOF join)
+    rendered on DuckDB through var dbt_rfm:portable_sql matches the in-process sampler too."""
     syn = graph_dict(synthetic_spec())
-    (text,) = render(
-        [
-            SubgraphCall(
-                syn, "staff", "main.anchors", vars={"dbt_rfm:hops": 1, "dbt_rfm:fanouts": [3]}
-            )
-        ]
+    cases = [("staff", 2, (16, 4)), ("tasks", 3, (2, 2, 1))]
+    v = {"dbt_rfm:portable_sql": True, "dbt_rfm:hops": 1, "dbt_rfm:fanouts": [3]}
+    texts = render(
+        [SubgraphCall(syn, "staff", "main.anchors", vars=v)]
+        + [SubgraphCall(syn, e, "main.anchors", h, list(f), vars=v) for e, h, f in cases]
+        + [CellsCall(syn, "main.subgraph", vars=v)]
     )
-    assert "hop_1 as" in text and "hop_2" not in text and "rfm_rank <= 3" not in text
-    assert "select 2 as j" in text and "select 3 as j" not in text  # ranks n, n-1, n-2
-    with pytest.raises(RfmError, match="one cap per hop"):
+    from_vars, texts = texts[0], texts[1:]
+    assert "hop_1 as" in from_vars and "hop_2" not in from_vars
+    assert "select 2 as j" in from_vars and "select 3 as j" not in from_vars  # ranks n..n-2
+    assert all("asof" not in t for t in texts) and "max(asc_rank) over" in texts[0]
+    g = synthetic_graph(5)
+    con = duckdb.connect()
+    for name, table in g.tables.items():
+        _put(con, name, table)
+    index = GraphIndex.build(g.spec, g.tables)
+    ids = key_text(g.tables["staff"], ("staff_id",))
+    anchors = pa.table(
+        {
+            "entity_id": ids.slice(0, 15),
+            "anchor_time": pa.array([1_709_000_000_000_000] * 15, pa.timestamp("us")),
+        }
+    )
+    assert _check_same(con, from_vars, texts[-1], index, anchors, "staff", 1, (3,)) > 15
+    for (entity, hops, fanouts), text in zip(cases, texts, strict=False):
+        ids = key_text(g.tables[entity], g.spec.table(entity).primary_key)
+        anchors = pa.table(
+            {
+                "entity_id": ids.slice(0, 15),
+                "anchor_time": pa.array([1_709_000_000_000_000] * 15, pa.timestamp("us")),
+            }
+        )
+        assert _check_same(con, text, texts[-1], index, anchors, entity, hops, fanouts) > 15
+
+
+def test_bad_caps_are_compiler_errors() -> None:
+    syn = graph_dict(synthetic_spec())
+    with pytest.raises(RfmError, match=r"one cap per hop \(3 hops\), found \[16, 4\]"):
         render([SubgraphCall(syn, "staff", "main.anchors", vars={"dbt_rfm:hops": 3})])
-    with pytest.raises(RfmError, match="no model 'staf' in the rfm graph"):
-        render([SubgraphCall(syn, "staf", "main.anchors", 1, [2])])

@@ -97,3 +97,16 @@ def test_seq_len_and_missing_files(artifact: Path, tmp_path: Path) -> None:
         )
     with pytest.raises(RfmError, match="incomplete"):
         RfmSession.open(tmp_path / "nothing")
+
+
+def test_runtime_imports_neither_torch_nor_dbt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rfm_runtime.score, rfm_runtime.ranking; "
+        "bad = [m for m in ('torch', 'dbt', 'dbt_rfm', 'pandas') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -119,8 +119,9 @@ class Constant:
             val = np.full(ctx.splits.val.num_rows, value)
             test = np.full(ctx.splits.test.num_rows, value)
         train_s = time.perf_counter() - t0
-        return ArmResult(val, test, {"features": 0.0, "train": train_s, "score": 0.0},
-                         {"value": value})
+        return ArmResult(
+            val, test, {"features": 0.0, "train": train_s, "score": 0.0}, {"value": value}
+        )
 
 
 class PreviousLabel:
@@ -150,9 +151,12 @@ class PreviousLabel:
                 out[s] = np.where(np.isnan(p), fallback, p)
         t2 = time.perf_counter()
         coverage = float(np.mean([v is not None for v in prev["test"]]))
-        return ArmResult(out["val"], out["test"], {"features": t1 - t0, "train": 0.0,
-                                                   "score": t2 - t1},
-                         {"test_coverage": round(coverage, 4)})
+        return ArmResult(
+            out["val"],
+            out["test"],
+            {"features": t1 - t0, "train": 0.0, "score": t2 - t1},
+            {"test_coverage": round(coverage, 4)},
+        )
 
 
 def _previous(con: duckdb.DuckDBPyConnection, splits: TaskSplits, split: str) -> list[Any]:
@@ -167,8 +171,10 @@ def _previous(con: duckdb.DuckDBPyConnection, splits: TaskSplits, split: str) ->
     finally:
         con.unregister(ANCHORS)
     if table.num_rows != splits.split(split).num_rows:
-        raise RfmError(f"previous labels of {split}: {table.num_rows} rows for "
-                       f"{splits.split(split).num_rows} anchors")
+        raise RfmError(
+            f"previous labels of {split}: {table.num_rows} rows for "
+            f"{splits.split(split).num_rows} anchors"
+        )
     return table.column("label").to_pylist()
 
 
@@ -197,7 +203,7 @@ def _entity_matrix(ctx: ArmContext) -> tuple[np.ndarray, list[str], list[int], f
         )
         cat_idx = list(range(len(cols.numeric), len(names)))
         ctx.cache["entity"] = (x, names, cat_idx, time.perf_counter() - t0)
-    return ctx.cache["entity"]  # type: ignore[no-any-return]
+    return ctx.cache["entity"]
 
 
 def _fit_and_score(
@@ -208,8 +214,9 @@ def _fit_and_score(
     # Drop columns constant (or all NaN) on train; keep category indices aligned.
     xt = x[rows["train"]]
     with np.errstate(all="ignore"):
-        lo, hi = np.nanmin(np.where(np.isnan(xt), np.inf, xt), 0), np.nanmax(
-            np.where(np.isnan(xt), -np.inf, xt), 0
+        lo, hi = (
+            np.nanmin(np.where(np.isnan(xt), np.inf, xt), 0),
+            np.nanmax(np.where(np.isnan(xt), -np.inf, xt), 0),
         )
     keep = np.flatnonzero(lo < hi)
     x = x[:, keep]
@@ -230,8 +237,9 @@ def _fit_and_score(
     gain = fitted.booster.feature_importance("gain")
     top = [names[keep[i]] for i in np.argsort(-gain)[:5]]
     params = fitted.params | {"features": int(keep.size), "top_features": top}
-    return ArmResult(val, test, {"features": features_s, "train": t1 - t0, "score": t2 - t1},
-                     params)
+    return ArmResult(
+        val, test, {"features": features_s, "train": t1 - t0, "score": t2 - t1}, params
+    )
 
 
 class LgbmEntity:

@@ -59,14 +59,10 @@ class EntityColumns:
     categorical: dict[str, np.ndarray]
 
 
-def entity_columns(
-    con: duckdb.DuckDBPyConnection, entity: str, anchors: pa.Table
-) -> EntityColumns:
+def entity_columns(con: duckdb.DuckDBPyConnection, entity: str, anchors: pa.Table) -> EntityColumns:
     """Read the own columns of ``entity`` for every anchor (``entity_id``, ``anchor_time``)."""
     if entity not in ENTITY_SQL:
-        raise RfmError(
-            f"no entity columns for table '{entity}'{did_you_mean(entity, ENTITY_SQL)}"
-        )
+        raise RfmError(f"no entity columns for table '{entity}'{did_you_mean(entity, ENTITY_SQL)}")
     sql, cats = ENTITY_SQL[entity]
     register_anchors(con, anchors)
     try:
@@ -74,8 +70,10 @@ def entity_columns(
     finally:
         con.unregister(ANCHORS)
     if table.num_rows != anchors.num_rows:
-        raise RfmError(f"entity columns of '{entity}': {table.num_rows} rows for "
-                       f"{anchors.num_rows} anchors (duplicate keys?)")
+        raise RfmError(
+            f"entity columns of '{entity}': {table.num_rows} rows for "
+            f"{anchors.num_rows} anchors (duplicate keys?)"
+        )
     numeric, categorical = {}, {}
     for name in table.column_names[1:]:
         col = table.column(name)
@@ -86,9 +84,7 @@ def entity_columns(
     return EntityColumns(numeric, categorical)
 
 
-def encode_categories(
-    values: np.ndarray, train_rows: np.ndarray
-) -> np.ndarray:
+def encode_categories(values: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
     """Integer codes (as float64 ``[N]``) from the vocabulary seen in ``train_rows``.
 
     Values never seen in training, and NULLs, become NaN (LightGBM: missing).

@@ -262,8 +262,11 @@ def _aggregate_sql(
     ck = child.known_at_as("r")
     known = ([ck] if ck is not None else []) + rknown
     row_time = f"greatest({', '.join(known)})" if known else "timestamp '1900-01-01'"
-    values = (graph.table(after[-1].target).numeric_as(f"r{len(after)}") if after else
-              child.numeric_as("r"))
+    values = (
+        graph.table(after[-1].target).numeric_as(f"r{len(after)}")
+        if after
+        else child.numeric_as("r")
+    )
     vcols = [f"v{i}" for i in range(len(values))]
     not_null = " and ".join(f"r.{c} is not null" for c in back.link.child_columns)
     # Only keys some anchor asks for: windows are computed for every row of the stream.
@@ -296,8 +299,7 @@ def _aggregate_sql(
                 exprs.append(f'{fn}({v}) over w{j} as "{name}_{agg}_{wn}"')
                 cols.append(f"{name}_{agg}_{wn}")
     wdefs.append(
-        f"wl as (partition by {part} order by t range between unbounded preceding "
-        "and current row)"
+        f"wl as (partition by {part} order by t range between unbounded preceding and current row)"
     )
     for name, v in zip(values, vcols, strict=True):
         exprs.append(f'arg_max({v}, rt) over wl as "{name}_last"')

@@ -28,8 +28,8 @@ class FeatureTable:
     Attributes:
         name: relation name in the DuckDB file.
         key: primary key columns.
-        known_at: SQL over table alias ``{t}`` giving the time the row's values become known, or None
-            for a static table (always visible).
+        known_at: SQL over table alias ``{t}`` giving the time the row's values become known,
+            or None for a static table (always visible).
         numeric: feature name -> SQL expression over table alias ``{t}`` (a number).
         categorical: columns used as categorical features of the entity itself.
     """

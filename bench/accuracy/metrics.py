@@ -93,7 +93,9 @@ def map_at_k(relevant: Sequence[Sequence[str]], ranked: Sequence[Sequence[str]],
         raise RfmError(f"map_at_k: {len(relevant)} label lists but {len(ranked)} rankings")
     if k < 1:
         raise RfmError(f"map_at_k: k must be >= 1, found {k}")
-    return float(np.mean([average_precision_at_k(r, p, k) for r, p in zip(relevant, ranked)]))
+    return float(
+        np.mean([average_precision_at_k(r, p, k) for r, p in zip(relevant, ranked, strict=True)])
+    )
 
 
 #: Metric name -> whether larger is better; used by the tuner and the report.

@@ -69,9 +69,7 @@ def run(
                 "arm": arm_name,
                 "metric": task.metric,
                 "value": round(evaluate(task.kind, labels(splits.test, task.kind), out.test), 4),
-                "val_value": round(
-                    evaluate(task.kind, labels(splits.val, task.kind), out.val), 4
-                ),
+                "val_value": round(evaluate(task.kind, labels(splits.val, task.kind), out.val), 4),
                 "seconds": {k: round(v, 3) for k, v in out.seconds.items()},
                 "sizes": sizes,
                 "params": out.params,

@@ -189,7 +189,7 @@ class Task:
                 join flights as f on f.flight_id::varchar = a.entity_id
             ),
             known as (
-                select f.carrier, f.flight_number, {FLIGHT_KNOWN_AT.format(t='f')} as known_at,
+                select f.carrier, f.flight_number, {FLIGHT_KNOWN_AT.format(t="f")} as known_at,
                        coalesce(f.cancelled or f.dep_delay > 15, false) as label
                 from flights as f
             )

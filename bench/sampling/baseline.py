@@ -80,21 +80,24 @@ class Baseline:
             "s.table_name = n.table_name and s.row_key = n.row_key)) where rn = 1"
         )
 
-    def sample(self, entity: str, anchors: pa.Table, hops: int, fanouts: tuple[int, ...],
-               batch: int) -> pa.Table:
+    def sample(
+        self, entity: str, anchors: pa.Table, hops: int, fanouts: tuple[int, ...], batch: int
+    ) -> pa.Table:
         """Sample ``anchors`` (entity_id, anchor_time; distinct) batch by batch, hop by hop."""
         out = []
         for start in range(0, anchors.num_rows, batch):
             a = anchors.slice(start, batch)
             n = a.num_rows
-            hop0 = pa.table({
-                "aid": pa.array(range(n), pa.int64()),
-                "anchor_time": a["anchor_time"].cast(pa.timestamp("us")),
-                "table_name": pa.array([entity] * n, pa.string()),
-                "row_key": a["entity_id"].cast(pa.string()),
-                "parent_table": pa.nulls(n, pa.string()),
-                "parent_key": pa.nulls(n, pa.string()),
-            })
+            hop0 = pa.table(
+                {
+                    "aid": pa.array(range(n), pa.int64()),
+                    "anchor_time": a["anchor_time"].cast(pa.timestamp("us")),
+                    "table_name": pa.array([entity] * n, pa.string()),
+                    "row_key": a["entity_id"].cast(pa.string()),
+                    "parent_table": pa.nulls(n, pa.string()),
+                    "parent_key": pa.nulls(n, pa.string()),
+                }
+            )
             frontier, seen, hop_tables = hop0, hop0, {entity}
             layers = [hop0.append_column("hop", pa.array([0] * n, pa.int32()))]
             for h in range(1, hops + 1):
@@ -106,8 +109,9 @@ class Baseline:
                 frontier = frontier.cast(hop0.schema)
                 seen = pa.concat_tables([seen, frontier])
                 hop_tables = set(frontier["table_name"].to_pylist())
-                layers.append(frontier.append_column(
-                    "hop", pa.array([h] * frontier.num_rows, pa.int32())))
+                layers.append(
+                    frontier.append_column("hop", pa.array([h] * frontier.num_rows, pa.int32()))
+                )
             got = pa.concat_tables(layers)
             ids = a["entity_id"].combine_chunks().take(got["aid"])
             out.append(got.drop_columns(["aid"]).add_column(0, "entity_id", ids))

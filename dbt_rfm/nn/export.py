@@ -1,6 +1,6 @@
 """torch -> ONNX: the encoder and ICL head as two files with the contract in their metadata.
 
-``export_artifact(encoder, head, cfg, "artifacts/rfm-small")`` writes
+``export_artifact(encoder, head, "artifacts/rfm-small")`` writes
 ``rfm-small.encoder.onnx`` and ``rfm-small.icl_head.onnx`` (opset 17, dynamic batch,
 sequence, query and context sizes). Uses torch's TorchScript exporter (``dynamo=False``):
 the dynamo exporter needs ``onnxscript``, which the ``train`` extra does not install.

@@ -77,13 +77,16 @@ class Aggregate:
 
     Attributes:
         fn: one of :data:`AGG_FNS`.
-        table: the aggregated dbt model; in v1 a direct child of the entity (it has a link to it).
+        table: the aggregated dbt model: a child of the entity (it has a link to it) or a
+            grandchild (a link to a model that links to the entity), see
+            :func:`dbt_rfm.pql.paths.path_to_entity`.
         column: aggregated column, or ``"*"`` (COUNT / EXISTS only).
         start: window start (exclusive), or None for -INF.
         end: window end (inclusive).
         unit: one of :data:`UNITS`.
         where: row filter on ``table``'s columns, or None.
-        link: the child columns of the link to the entity, when the table has several links to it.
+        link: the child columns of the table's first link on the path, when it has several.
+        via: the middle model of a two-hop path (YAML only; PQL resolves a unique path).
     """
 
     fn: str
@@ -94,8 +97,9 @@ class Aggregate:
     unit: str = "days"
     where: Condition | None = None
     link: tuple[str, ...] | None = None
+    via: str | None = None
 
-    _KEYS = ("fn", "table", "column", "start", "end", "unit", "where", "link")
+    _KEYS = ("fn", "table", "column", "start", "end", "unit", "where", "link", "via")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str) -> Aggregate:
@@ -117,6 +121,7 @@ class Aggregate:
             unit=_enum(raw.get("unit", "days"), UNITS, where, "time unit", upper=False),
             where=None if raw.get("where") is None else condition_from_dict(raw["where"], where),
             link=None if link is None else tuple([link] if isinstance(link, str) else link),
+            via=None if raw.get("via") is None else str(raw["via"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +138,8 @@ class Aggregate:
             out["where"] = condition_to_dict(self.where)
         if self.link is not None:
             out["link"] = list(self.link)
+        if self.via is not None:
+            out["via"] = self.via
         return out
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from dbt_rfm.errors import RfmError
 from dbt_rfm.pql.conditions import Condition, condition_columns
 from dbt_rfm.pql.ir import Aggregate
+from dbt_rfm.pql.paths import path_to_entity
 from dbt_rfm.pql.target import Target
 from dbt_rfm.spec import GraphSpec, LinkSpec, TableSpec
 
@@ -56,27 +57,18 @@ def _is_numeric(graph: GraphSpec, table: str, column: str, target: str) -> bool:
 
 
 def link_to_entity(graph: GraphSpec, agg: Aggregate, entity: str, target: str) -> LinkSpec:
-    """The link from ``agg.table`` to the entity (v1: the aggregated model is a direct child).
+    """The link from ``agg.table`` to the entity when it is a direct child.
 
     Raises:
-        RfmError: no such link, or several and ``agg.link`` does not pick one.
+        RfmError: no direct link (see :func:`dbt_rfm.pql.paths.path_to_entity` for two hops).
     """
-    links = [lk for lk in graph.links_from(agg.table) if lk.parent == entity]
-    if agg.link is not None:
-        links = [lk for lk in links if lk.child_columns == agg.link]
-    if not links:
+    path = path_to_entity(graph, agg, entity, target)
+    if len(path) != 1:
         raise RfmError(
-            f"target '{target}': model '{agg.table}' has no link to the entity '{entity}'"
-            + ("" if agg.link is None else f" through columns {list(agg.link)}")
-            + "; v1 aggregates rows of a model with a foreign key to the entity (declare it "
-            "with a foreign_key constraint or a relationships test)"
+            f"target '{target}': model '{agg.table}' is not a direct child of "
+            f"'{entity}' (it links through '{path[0].parent}')"
         )
-    if len(links) > 1:
-        raise RfmError(
-            f"target '{target}': model '{agg.table}' links to '{entity}' in several ways "
-            f"({', '.join(lk.name for lk in links)}); pick one with aggregate.link"
-        )
-    return links[0]
+    return path[0]
 
 
 def _check_condition(graph: GraphSpec, cond: Condition | None, table: str, target: str) -> None:
@@ -121,7 +113,7 @@ def _check_aggregate(
             f"{where}: a temporal target needs a time column on the aggregated model, "
             f"and '{agg.table}' has none (set meta.rfm.time_column)"
         )
-    link_to_entity(graph, agg, entity, target)
+    path_to_entity(graph, agg, entity, target)
     if agg.start is not None and agg.end <= agg.start:
         raise RfmError(
             f"{where}: window end ({agg.end}) must be after window start "

@@ -18,8 +18,10 @@ import numpy as np
 
 from dbt_rfm.pretrain.tasks import PreparedTask
 
+_EXTRA = ("is_query", "anchor_us")
+
 #: Bump when the layout of prepared tasks or their preparation changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_key(descriptor: dict[str, Any]) -> str:
@@ -37,14 +39,22 @@ def save_tasks(path: Path, tasks: list[PreparedTask]) -> None:
         for name, a in t.arrays.items():
             arrays[f"t{i}.{name}"] = a
         arrays[f"t{i}.is_query"] = t.is_query
-        header.append({
-            "db": t.db, "name": t.name, "task": t.task, "top_k": t.top_k,
-            "labels": t.labels, "query_time": t.query_time, "target": t.target,
-        })  # fmt: skip
+        arrays[f"t{i}.anchor_us"] = t.anchor_us
+        header.append(
+            {
+                "db": t.db,
+                "name": t.name,
+                "task": t.task,
+                "top_k": t.top_k,
+                "labels": t.labels,
+                "query_time": t.query_time,
+                "target": t.target,
+            }
+        )
     arrays["header"] = np.array(json.dumps(header))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
     os.replace(tmp, path)
 
 
@@ -58,7 +68,8 @@ def load_tasks(path: Path) -> list[PreparedTask]:
             arrays = {
                 k[len(prefix) :]: z[k]
                 for k in z.files
-                if k.startswith(prefix) and k != prefix + "is_query"
+                if k.startswith(prefix) and k[len(prefix) :] not in _EXTRA
             }
-            out.append(PreparedTask(arrays=arrays, is_query=z[prefix + "is_query"], **h))
+            extra = {name: z[prefix + name] for name in _EXTRA}
+            out.append(PreparedTask(arrays=arrays, **extra, **h))
     return out

@@ -16,16 +16,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, required=True, help="total training steps")
     p.add_argument("--out", required=True, help="output folder (log, checkpoint, artifact)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    p.add_argument("--eval-every", type=int, default=None,
-                   help="steps between evaluations and checkpoints (default 100)")  # fmt: skip
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="steps between evaluations and checkpoints (default 100)",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed of data, episodes and net")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
-    p.add_argument("--work-dir", default=DEFAULT_WORK_DIR,
-                   help=f"cache of prepared tasks (default {DEFAULT_WORK_DIR}, gitignored)")  # fmt: skip
-    p.add_argument("--config", default=None,
-                   help="JSON file with more PretrainConfig settings (flags win)")  # fmt: skip
-    p.add_argument("--no-real", action="store_true",
-                   help="synthetic databases only (no jaffle shop / TPC-H)")  # fmt: skip
+    p.add_argument(
+        "--work-dir",
+        default=DEFAULT_WORK_DIR,
+        help=f"cache of prepared tasks (default {DEFAULT_WORK_DIR}, gitignored)",
+    )
+    p.add_argument(
+        "--config", default=None, help="JSON file with more PretrainConfig settings (flags win)"
+    )
+    p.add_argument(
+        "--no-real", action="store_true", help="synthetic databases only (no jaffle shop / TPC-H)"
+    )
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)  # progress shows at once, also when stdout is a file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
     if args.no_real:
         raw["real"] = False
     config = PretrainConfig.from_dict(raw)
-    result = run_pretrain(config, args.out, args.work_dir, resume=args.resume)
+    result = run_pretrain(config, args.out, args.work_dir, resume=args.resume, echo=_echo)
     return 130 if result.interrupted else 0

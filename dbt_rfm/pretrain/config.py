@@ -47,7 +47,7 @@ class PretrainConfig:
     eval_every: int = 100
     seed: int = 0
     threads: int | None = None
-    context_size: int = 96
+    context_size: int = 64
     query_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -64,8 +64,15 @@ class PretrainConfig:
     prep: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "eval_every", "context_size", "query_size", "pool_size",
-                     "refresh_every", "print_every"):  # fmt: skip
+        for name in (
+            "steps",
+            "eval_every",
+            "context_size",
+            "query_size",
+            "pool_size",
+            "refresh_every",
+            "print_every",
+        ):
             if int(getattr(self, name)) < 1:
                 raise RfmError(f"pretrain: {name} must be >= 1, found {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
@@ -99,6 +106,18 @@ class PretrainConfig:
 
     def data_key(self) -> dict[str, Any]:
         """Settings that fix the data and the net's shape: a resumed run must match them."""
-        keep = ("seed", "pool_size", "refresh_every", "eval_dbs", "real", "jaffle_scale",
-                "tpch_scale_factor", "synth", "net", "prep", "context_size", "query_size")  # fmt: skip
+        keep = (
+            "seed",
+            "pool_size",
+            "refresh_every",
+            "eval_dbs",
+            "real",
+            "jaffle_scale",
+            "tpch_scale_factor",
+            "synth",
+            "net",
+            "prep",
+            "context_size",
+            "query_size",
+        )
         return {k: getattr(self, k) for k in keep}

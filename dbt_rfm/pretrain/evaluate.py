@@ -73,8 +73,13 @@ def evaluate_task(
     rng = np.random.default_rng(_seed(t))
     ep = draw_episode(t, rng, context_size, len(t.query_rows))
     if t.task == "ranking":  # draw_episode made it binary for one item: rebuild per item
-        ep = Episode("ranking", ep.ctx_rows, ep.q_rows, [t.labels[i] for i in ep.ctx_rows],
-                     [t.labels[i] for i in ep.q_rows])  # fmt: skip
+        ep = Episode(
+            "ranking",
+            ep.ctx_rows,
+            ep.q_rows,
+            [t.labels[i] for i in ep.ctx_rows],
+            [t.labels[i] for i in ep.q_rows],
+        )
     emb = encode_rows(encoder, t, np.concatenate([ep.ctx_rows, ep.q_rows]))
     ctx_emb, q_emb = emb[: len(ep.ctx_rows)], emb[len(ep.ctx_rows) :]
     if t.task == "ranking":
@@ -90,7 +95,10 @@ def evaluate_task(
     if t.task == "multiclass":
         pred = probs[:, : ctx.num_classes].argmax(axis=1)
         majority = np.bincount(ctx.classes, minlength=ctx.num_classes).argmax()
-        return {"acc": float((pred == q_cls).mean()), "acc_majority": float((q_cls == majority).mean())}
+        return {
+            "acc": float((pred == q_cls).mean()),
+            "acc_majority": float((q_cls == majority).mean()),
+        }
     y = np.array([ep.q_labels[i] for i in q_keep], dtype=np.float64)
     pred = decode(ctx, probs).prediction
     y_ctx = np.array(ep.ctx_labels, dtype=np.float64)
@@ -114,7 +122,9 @@ def _ranking(
     for j, item in enumerate(items):
         cl = [1.0 if item in x else 0.0 for x in ep.ctx_labels]
         ql = [1.0 if item in x else 0.0 for x in ep.q_labels]
-        out = score_queries(head, ctx_emb, q_emb, Episode("binary", ep.ctx_rows, ep.q_rows, cl, ql), None)
+        out = score_queries(
+            head, ctx_emb, q_emb, Episode("binary", ep.ctx_rows, ep.q_rows, cl, ql), None
+        )
         if out is None:
             return {}
         scores[:, j] = torch.softmax(out[0], dim=-1)[:, 1].numpy()

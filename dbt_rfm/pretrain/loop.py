@@ -47,6 +47,7 @@ class PretrainResult:
         last_eval: the last evaluation's metrics by group.
         seconds_per_step: mean wall seconds per training step in this session (data
             preparation excluded).
+        cpu_seconds_per_step: mean process CPU seconds per training step (all threads).
     """
 
     step: int
@@ -55,6 +56,7 @@ class PretrainResult:
     artifact: Path | None
     last_eval: dict[str, dict[str, float]]
     seconds_per_step: float
+    cpu_seconds_per_step: float
 
 
 def run_pretrain(
@@ -97,16 +99,21 @@ def run_pretrain(
     encoder.train()
     head.train()
     losses: list[float] = []
-    step_time, step_count, last_eval = 0.0, 0, {}
+    step_time, step_cpu, step_count, last_eval = 0.0, 0.0, 0, {}
     session_start = time.monotonic() - state.elapsed
     rngs = checkpoint.rng_snapshot(state)
+    if state.step == 0:  # the untrained net's zero-shot metrics: the curve's origin
+        last_eval = evaluate(encoder, head, heldout, config.context_size)
+        _log(out / LOG, state, [], last_eval, float("nan"), float("nan"))
+        echo(f"pretrain: step 0 eval {json.dumps(last_eval)}")
     try:
         while state.step < config.steps:
             tasks = pool.train_tasks(state.step)  # outside the timed part: cached after once
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), time.process_time()
             task = tasks[int(state.rng.integers(len(tasks)))]
-            loss = episode_loss(encoder, head, task, state.rng, config.context_size,
-                                config.query_size)  # fmt: skip
+            loss = episode_loss(
+                encoder, head, task, state.rng, config.context_size, config.query_size
+            )
             if loss is not None:
                 opt.zero_grad()
                 loss.backward()
@@ -116,6 +123,7 @@ def run_pretrain(
             state.step += 1
             rngs = checkpoint.rng_snapshot(state)  # a Ctrl-C from here on keeps this step
             step_time += time.monotonic() - t0
+            step_cpu += time.process_time() - c0
             step_count += 1
             state.elapsed = time.monotonic() - session_start
             if on_step is not None:
@@ -125,7 +133,14 @@ def run_pretrain(
             if state.step % config.eval_every == 0 or state.step == config.steps:
                 last_eval = evaluate(encoder, head, heldout, config.context_size)
                 state.elapsed = time.monotonic() - session_start
-                _log(out / LOG, state, losses, last_eval, step_time / step_count)
+                _log(
+                    out / LOG,
+                    state,
+                    losses,
+                    last_eval,
+                    step_time / step_count,
+                    step_cpu / step_count,
+                )
                 checkpoint.save(out, state, config.data_key())
                 losses = []
                 echo(f"pretrain: step {state.step} eval {json.dumps(last_eval)}")
@@ -133,7 +148,15 @@ def run_pretrain(
         state.elapsed = time.monotonic() - session_start
         path = checkpoint.save(out, state, config.data_key(), rngs=rngs)
         echo(f"pretrain: interrupted at step {state.step}; saved {path}; continue with --resume")
-        return PretrainResult(state.step, True, path, None, last_eval, _mean(step_time, step_count))
+        return PretrainResult(
+            state.step,
+            True,
+            path,
+            None,
+            last_eval,
+            _mean(step_time, step_count),
+            _mean(step_cpu, step_count),
+        )
     encoder.eval()
     head.eval()
     enc_path, _ = export_artifact(encoder, head, out / ARTIFACT)
@@ -145,6 +168,7 @@ def run_pretrain(
         out / ARTIFACT,
         last_eval,
         _mean(step_time, step_count),
+        _mean(step_cpu, step_count),
     )
 
 
@@ -170,13 +194,15 @@ def _log(
     losses: list[float],
     metrics: dict[str, dict[str, float]],
     sps: float,
+    cpu_sps: float,
 ) -> None:
     row = {
         "step": state.step,
         "loss": round(float(np.mean(losses)), 5) if losses else None,
         "metrics": metrics,
         "elapsed_s": round(state.elapsed, 1),
-        "s_per_step": round(sps, 4),
+        "s_per_step": round(sps, 4) if np.isfinite(sps) else None,
+        "cpu_s_per_step": round(cpu_sps, 4) if np.isfinite(cpu_sps) else None,
     }
     with path.open("a") as f:
         f.write(json.dumps(row) + "\n")

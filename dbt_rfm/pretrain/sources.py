@@ -74,10 +74,11 @@ class DataPool:
         """Held-out tasks by group: ``synth_heldout``, ``jaffle_heldout``, ``tpch_heldout``."""
         groups = {
             "synth_heldout": [
-                t for i in range(self.config.eval_dbs)
+                t
+                for i in range(self.config.eval_dbs)
                 for t in self._synth(EVAL_SEED0 + i, HELDOUT_TARGET_SEED)
             ]
-        }  # fmt: skip
+        }
         if self.config.real:
             groups["jaffle_heldout"] = self._real_tasks("jaffle_shop", HELDOUT_TARGET_SEED)
             groups["tpch_heldout"] = self._real_tasks("tpch", HELDOUT_TARGET_SEED)
@@ -99,8 +100,9 @@ class DataPool:
         scale = self.config.jaffle_scale if name == "jaffle_shop" else self.config.tpch_scale_factor
         desc = {"name": name, "scale": scale, "targets": target_seed}
         try:
-            return self._get(f"{name}/{target_seed}", desc, lambda: self._load_real(name),
-                             target_seed)  # fmt: skip
+            return self._get(
+                f"{name}/{target_seed}", desc, lambda: self._load_real(name), target_seed
+            )
         except RfmError as exc:  # generator not installed: run without it, say so once
             if name not in self._real:
                 self.echo(f"pretrain: skipping {name}: {exc}")

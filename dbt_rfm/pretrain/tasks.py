@@ -14,7 +14,6 @@ pool of databases fits in memory; :meth:`PreparedTask.tokens` widens the rows as
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, anchor_keys, tokenize
+from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, anchor_keys, time_us, tokenize
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.labels import add_interval
@@ -31,8 +30,6 @@ from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.synth.db import SynthDB
 from dbt_rfm.synth.sql_labels import LabelDB
 from dbt_rfm.synth.targets import random_targets, target_anchors
-
-log = logging.getLogger("dbt_rfm")
 
 _FLOATS = ("value_num", "value_null", "rel_days", "rel_null")
 
@@ -70,6 +67,7 @@ class PreparedTask:
         labels: A labels: float (binary 0/1, regression), str (multiclass) or list[str]
             (ranking items).
         is_query: ``bool[A]``, True for the query anchors (at the query time).
+        anchor_us: ``int64[A]`` anchor times, microseconds since the epoch.
         query_time: the query anchors' time (ISO text).
         target: the YAML target.
     """
@@ -81,6 +79,7 @@ class PreparedTask:
     arrays: dict[str, np.ndarray]
     labels: list[Any]
     is_query: np.ndarray
+    anchor_us: np.ndarray
     query_time: str
     target: dict[str, Any]
 
@@ -191,6 +190,7 @@ def prepare_task(
         arrays=compact(tokens),
         labels=_labels(chosen, target.task),
         is_query=np.r_[np.zeros(len(ctx_rows), bool), np.ones(len(q_rows), bool)],
+        anchor_us=time_us(anchors_t["anchor_time"]),
         query_time=_iso(t_query),
         target=dict(raw),
     )

@@ -17,20 +17,27 @@ from collections.abc import Mapping
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from rfm_runtime.schema import CELLS
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.sampling.index import GraphIndex, TableIndex
 from dbt_rfm.sampling.keys import timestamp_us, value_text
 from dbt_rfm.spec import GraphSpec
-from rfm_runtime.schema import CELLS
 
 __all__ = ["MICROS_PER_DAY", "cells"]
 
 #: Microseconds per day, the unit of ``rel_days`` and of timestamp cells.
 MICROS_PER_DAY = 86_400_000_000.0
 
-_NODE_COLUMNS = ("entity_id", "anchor_time", "table_name", "row_key", "parent_table",
-                 "parent_key", "hop")
+_NODE_COLUMNS = (
+    "entity_id",
+    "anchor_time",
+    "table_name",
+    "row_key",
+    "parent_table",
+    "parent_key",
+    "hop",
+)
 
 
 def cells(

@@ -71,9 +71,7 @@ def demo_graph(con: Any, schema: str = "main") -> GraphSpec:
             "where table_schema = ? and table_name = ? order by ordinal_position",
             [schema, name],
         ).fetchall()
-        cols = tuple(
-            ColumnSpec(c, dt, _stype(name, c, dt, key_cols)) for c, dt in rows
-        )
+        cols = tuple(ColumnSpec(c, dt, _stype(name, c, dt, key_cols)) for c, dt in rows)
         tables.append(
             TableSpec(name, f"{schema}.{name}", DEMO_KEYS[name], DEMO_TIMES.get(name), cols)
         )
@@ -82,8 +80,7 @@ def demo_graph(con: Any, schema: str = "main") -> GraphSpec:
 
 def demo_tables(con: Any, spec: GraphSpec) -> dict[str, pa.Table]:
     """The demo tables as Arrow, by model name."""
-    return {t.name: con.execute(f"select * from {t.relation}").to_arrow_table()
-            for t in spec.tables}
+    return {t.name: con.sql(f"select * from {t.relation}").to_arrow_table() for t in spec.tables}
 
 
 def _stype(table: str, col: str, data_type: str, key_cols: set[tuple[str, str]]) -> str:

@@ -24,8 +24,7 @@ def graph_dict(spec: GraphSpec) -> dict[str, Any]:
                 "primary_key": list(t.primary_key),
                 "time_column": t.time_column,
                 "columns": [
-                    {"name": c.name, "data_type": c.data_type, "stype": c.stype}
-                    for c in t.columns
+                    {"name": c.name, "data_type": c.data_type, "stype": c.stype} for c in t.columns
                 ],
             }
             for t in spec.tables

@@ -128,9 +128,7 @@ class GraphIndex:
         tid = {t.name: i for i, t in enumerate(spec.tables)}
         lidx = tuple(_link_index(lk, tid, tidx) for lk in spec.links)
         offsets = np.concatenate([[0], np.cumsum([t.n_rows for t in tidx])]).astype(np.int64)
-        grank = (
-            np.concatenate([t.key_rank for t in tidx]) if tidx else np.zeros(0, dtype=np.int64)
-        )
+        grank = np.concatenate([t.key_rank for t in tidx]) if tidx else np.zeros(0, dtype=np.int64)
         return cls(spec=spec, tables=tidx, links=lidx, offsets=offsets, global_key_rank=grank)
 
     def table_id(self, name: str) -> int:
@@ -163,13 +161,17 @@ def _table_index(spec: TableSpec, data: pa.Table) -> TableIndex:
     rank[order] = np.arange(len(keys), dtype=np.int64)
     if spec.time_column is None:
         return TableIndex(spec, data, keys, rank, None, np.ones(len(keys), dtype=bool))
-    times = timestamp_us(data[spec.time_column], f"model '{spec.name}', column '{spec.time_column}'")
+    times = timestamp_us(
+        data[spec.time_column], f"model '{spec.name}', column '{spec.time_column}'"
+    )
     valid = np.asarray(pc.is_valid(times), dtype=bool)
     time_us = np.asarray(times.fill_null(0), dtype=np.int64)
     return TableIndex(spec, data, keys, rank, time_us, valid)
 
 
-def _link_index(link: LinkSpec, tid: Mapping[str, int], tables: tuple[TableIndex, ...]) -> LinkIndex:
+def _link_index(
+    link: LinkSpec, tid: Mapping[str, int], tables: tuple[TableIndex, ...]
+) -> LinkIndex:
     c, p = tid[link.child], tid[link.parent]
     child, parent = tables[c], tables[p]
     fk = key_text(child.data, link.child_columns, link.child)

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from rfm_runtime.schema import KEY_SEPARATOR
 
 from dbt_rfm.errors import RfmError
-from rfm_runtime.schema import KEY_SEPARATOR
 
 __all__ = ["key_text", "value_text", "timestamp_us"]
 
@@ -45,7 +45,9 @@ def value_text(values: pa.Array | pa.ChunkedArray, what: str = "column") -> pa.A
     if pa.types.is_boolean(t):
         return pc.if_else(arr, "true", "false")
     if pa.types.is_floating(t):
-        return pa.array([None if v is None else repr(float(v)) for v in arr.to_pylist()], pa.string())
+        return pa.array(
+            [None if v is None else repr(float(v)) for v in arr.to_pylist()], pa.string()
+        )
     if pa.types.is_timestamp(t):
         return _timestamp_text(arr)
     if pa.types.is_null(t):

@@ -107,7 +107,9 @@ def _invoke(project: Path, args: list[str]) -> list[str]:
 
     common = ["--project-dir", str(project), "--profiles-dir", str(project)]
     extra = ["--target-path", str(project / "target"), "--log-path", str(project / "logs")]
-    res = dbtRunner(callbacks=[keep]).invoke([*args, *common, *(extra if args[0] != "deps" else [])])
+    res = dbtRunner(callbacks=[keep]).invoke(
+        [*args, *common, *(extra if args[0] != "deps" else [])]
+    )
     if not res.success:
         why = "\n".join(errors) or str(res.exception)
         raise RfmError(f"dbt {args[0]} failed while rendering the sampling macros: {why}")
@@ -139,8 +141,14 @@ def render(calls: Sequence[SubgraphCall | CellsCall]) -> list[str]:
 
 def _payload(c: SubgraphCall | CellsCall) -> dict[str, Any]:
     if isinstance(c, SubgraphCall):
-        return {"kind": "subgraph", "graph": c.graph, "entity": c.entity, "anchors": c.anchors,
-                "hops": c.hops, "fanouts": list(c.fanouts) if c.fanouts is not None else None}
+        return {
+            "kind": "subgraph",
+            "graph": c.graph,
+            "entity": c.entity,
+            "anchors": c.anchors,
+            "hops": c.hops,
+            "fanouts": list(c.fanouts) if c.fanouts is not None else None,
+        }
     return {"kind": "cells", "graph": c.graph, "subgraph": c.subgraph}
 
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from rfm_runtime.schema import SUBGRAPH
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.sampling.index import GraphIndex
 from dbt_rfm.sampling.keys import timestamp_us
 from dbt_rfm.spec import GraphSpec
-from rfm_runtime.schema import SUBGRAPH
 
 __all__ = ["DEFAULT_FANOUTS", "DEFAULT_HOPS", "Frontier", "check_caps", "sample"]
 
@@ -130,9 +130,7 @@ def _distinct_anchors(anchors: pa.Table, entity: str | None) -> pa.Table:
             "anchor_time": anchors["anchor_time"].cast(pa.timestamp("us")),
         }
     )
-    return t.group_by(["entity_table", "entity_id", "anchor_time"], use_threads=False).aggregate(
-        []
-    )
+    return t.group_by(["entity_table", "entity_id", "anchor_time"], use_threads=False).aggregate([])
 
 
 def _codes(index: GraphIndex, f: Frontier, n_total: int) -> np.ndarray:
@@ -151,9 +149,7 @@ def _expand(index: GraphIndex, f: Frontier, anchor_us: np.ndarray, cap: int) -> 
         ok = p >= 0
         ok[ok] = parent_t.visible(p[ok], anchor_us[a[ok]])
         k = int(ok.sum())
-        parts.append(
-            Frontier(a[ok], np.full(k, link.parent), p[ok], np.full(k, link.child), r[ok])
-        )
+        parts.append(Frontier(a[ok], np.full(k, link.parent), p[ok], np.full(k, link.child), r[ok]))
         # child direction: frontier rows of the parent table -> newest visible children
         m = f.table == link.parent
         a, r = f.anchor[m], f.row[m]
@@ -170,32 +166,40 @@ def _expand(index: GraphIndex, f: Frontier, anchor_us: np.ndarray, cap: int) -> 
     if not parts:
         e = np.zeros(0, dtype=np.int64)
         return Frontier(e, e, e, e, e)
-    return Frontier(*(np.concatenate([getattr(p, n) for p in parts]).astype(np.int64) for n in
-                      ("anchor", "table", "row", "parent_table", "parent_row")))
+    return Frontier(
+        *(
+            np.concatenate([getattr(p, n) for p in parts]).astype(np.int64)
+            for n in ("anchor", "table", "row", "parent_table", "parent_row")
+        )
+    )
 
 
 def _dedup(index: GraphIndex, c: Frontier, seen: np.ndarray, n_total: int) -> Frontier:
     code = _codes(index, c, n_total)
     new = ~np.isin(code, seen, assume_unique=False)
     code = code[new]
-    c = Frontier(*(getattr(c, n)[new] for n in ("anchor", "table", "row", "parent_table",
-                                                "parent_row")))
+    c = Frontier(
+        *(getattr(c, n)[new] for n in ("anchor", "table", "row", "parent_table", "parent_row"))
+    )
     prank = index.global_key_rank[index.offsets[c.parent_table] + c.parent_row]
     order = np.lexsort((prank, c.parent_table, code))
     code = code[order]
     first = np.ones(len(code), dtype=bool)
     first[1:] = code[1:] != code[:-1]
     keep = order[first]
-    return Frontier(*(getattr(c, n)[keep] for n in ("anchor", "table", "row", "parent_table",
-                                                    "parent_row")))
+    return Frontier(
+        *(getattr(c, n)[keep] for n in ("anchor", "table", "row", "parent_table", "parent_row"))
+    )
 
 
 def _to_arrow(
     index: GraphIndex, anchors: pa.Table, ent_tid: np.ndarray, hops: list[Frontier]
 ) -> pa.Table:
     names = pa.array([t.name for t in index.spec.tables], pa.string())
-    all_keys = pa.concat_arrays([t.keys for t in index.tables]) if index.tables else pa.array(
-        [], pa.string()
+    all_keys = (
+        pa.concat_arrays([t.keys for t in index.tables])
+        if index.tables
+        else pa.array([], pa.string())
     )
     n = anchors.num_rows
     cols: dict[str, list[pa.Array]] = {f.name: [] for f in SUBGRAPH}
@@ -215,7 +219,9 @@ def _to_arrow(
         cols["row_key"].append(all_keys.take(pa.array(index.offsets[f.table] + f.row)))
         cols["hop"].append(pa.array(np.full(len(f.anchor), h, dtype=np.int32)))
         cols["parent_table"].append(names.take(pa.array(f.parent_table)))
-        cols["parent_key"].append(all_keys.take(pa.array(index.offsets[f.parent_table] + f.parent_row)))
+        cols["parent_key"].append(
+            all_keys.take(pa.array(index.offsets[f.parent_table] + f.parent_row))
+        )
     out = pa.Table.from_arrays(
         [pa.chunked_array(cols[f.name], f.type) for f in SUBGRAPH], schema=SUBGRAPH
     )

@@ -6,7 +6,9 @@
 {% macro _rfm_graph_declarations() %}
     {%- set graph_types = ['model', 'seed', 'snapshot'] -%}
     {%- set decl = {'tables': {}, 'links': []} -%}
-    {%- for uid, node in graph.nodes.items() if node.resource_type in graph_types -%}
+    {#- the package's own models are never graph tables (their meta.rfm holds scoring settings) -#}
+    {%- for uid, node in graph.nodes.items() if node.resource_type in graph_types
+          and node.package_name != 'dbt_rfm' -%}
         {%- set config_meta = node.config.meta or {} -%}
         {%- set raw_meta = config_meta.rfm if 'rfm' in config_meta else (node.meta or {}).get('rfm') -%}
         {%- do decl.tables.update({uid: {

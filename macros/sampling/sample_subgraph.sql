@@ -109,7 +109,7 @@ h{{ h }}_l{{ i }}_to_parent as (
 {%- do parts.append("h" ~ h ~ "_l" ~ i ~ "_to_children") %}
 {#- link {{ lk["name"] }}: from a parent row to its newest {{ cap }} visible child rows.
     The visible children of a node are a prefix of l{{ i }}_children's ascending order, so the
-    newest {{ cap }} are the ranks n, n-1, ... where n counts the visible ones (a running max). #}
+    newest {{ cap }} are the ranks n, n-1, ... where n counts the visible ones. #}
 h{{ h }}_l{{ i }}_frontier as (
     select entity_id, anchor_time, row_key as fk
     from hop_{{ h - 1 }}
@@ -117,25 +117,7 @@ h{{ h }}_l{{ i }}_frontier as (
 ),
 h{{ h }}_l{{ i }}_visible as (
 {%- if child["time_column"] %}
-    select entity_id, anchor_time, fk, n_visible
-    from (
-        select entity_id, anchor_time, fk, is_frontier,
-            max(asc_rank) over (
-                partition by fk order by event_time, is_frontier
-                rows between unbounded preceding and current row
-            ) as n_visible
-        from (
-            select cast(null as varchar) as entity_id, cast(null as timestamp) as anchor_time,
-                fk, row_time as event_time, 0 as is_frontier, asc_rank
-            from l{{ i }}_children
-            where fk in (select fk from h{{ h }}_l{{ i }}_frontier)
-            union all
-            select entity_id, anchor_time, fk, anchor_time as event_time, 1 as is_frontier,
-                cast(null as bigint) as asc_rank
-            from h{{ h }}_l{{ i }}_frontier
-        ) as events
-    ) as counted
-    where is_frontier = 1 and n_visible is not null
+    {{ dbt_rfm._rfm_sampling_visible("h" ~ h ~ "_l" ~ i ~ "_frontier", "l" ~ i ~ "_children") }}
 {%- else %}
     select f.entity_id, f.anchor_time, f.fk, c.n_visible
     from h{{ h }}_l{{ i }}_frontier as f

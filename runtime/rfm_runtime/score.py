@@ -44,8 +44,8 @@ def encode_context(
         session: the opened artifact.
         context_cells: CELLS batches of the context anchors (any subset may lack cells).
         context_labels: ``entity_id, anchor_time, label[, label_class]``; multiclass reads
-            ``label_class`` when present, else ``label``; ranking labels are lists of items
-            (or 0/1 relevance of (entity, candidate) anchors).
+            ``label_class`` when it holds any value, else ``label``; ranking labels are
+            lists of items (or 0/1 relevance of (entity, candidate) anchors).
         task: the target's task type.
         config: tokenizer settings.
 
@@ -62,11 +62,9 @@ def encode_context(
                 f"found {', '.join(context_labels.column_names)}"
             )
     keys = anchor_keys(context_labels)
-    column = (
-        "label_class"
-        if task == "multiclass" and "label_class" in context_labels.column_names
-        else "label"
-    )
+    has_class = "label_class" in context_labels.column_names
+    has_class = has_class and context_labels["label_class"].null_count < context_labels.num_rows
+    column = "label_class" if task == "multiclass" and has_class else "label"
     values = context_labels.column(column).to_pylist()
     labels: ContextLabels | RankingLabels
     if task == "ranking" and is_list_labels(values):

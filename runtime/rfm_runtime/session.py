@@ -38,7 +38,8 @@ def artifact_files(artifact: str | Path) -> tuple[Path, Path]:
     if lacking:
         raise RfmError(
             f"artifact '{artifact}' is incomplete: no {', '.join(lacking)} "
-            "(an artifact is <prefix>.encoder.onnx plus <prefix>.icl_head.onnx)"
+            "(an artifact is <prefix>.encoder.onnx plus <prefix>.icl_head.onnx; write one with "
+            "dbt_rfm.nn.export.export_artifact, or point meta.rfm.artifact at one)"
         )
     return files
 
