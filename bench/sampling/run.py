@@ -113,10 +113,8 @@ def run(n_planes: int, n_flights: int, n_baseline: int, batch: int, repeats: int
         n_cells = con.sql("select count(*) from rfm_bench_cells").fetchall()[0][0]
         py_cells = cells(index, None, in_proc)
         same = _rows(from_sql) == _rows(in_proc)
-        sub_ids = set(sub["entity_id"].to_pylist())
-        in_proc_sub = in_proc.filter(
-            pa.compute.is_in(in_proc["entity_id"], value_set=pa.array(list(sub_ids)))
-        )
+        pair = ["entity_id", "anchor_time"]
+        in_proc_sub = in_proc.join(sub.select(pair), pair, join_type="inner")
         rows.append(
             {
                 "entity": entity,
@@ -179,6 +177,15 @@ def write_readme(res: dict) -> None:
         f"batch of {res['baseline_batch']} anchors from Python (`bench/sampling/baseline.py`), "
         "timed on the first `baseline anchors` of each set. All three return the same rows.\n\n"
         + table(res)
+        + "\nNotes, to read the numbers honestly: the baseline gets keyed copies of the tables "
+        "(text keys, built once, not timed) and is timed on the first "
+        f"{res['rows'][0]['baseline_anchors']} anchors of each set; its per-hop query caps "
+        "children with a plain `row_number() ... <= cap`, which ranks every visible child of a "
+        "hub row (an airport has ~100k flights) per anchor: that, not the number of queries, is "
+        "most of its loss on flight anchors. On plane anchors (no hubs within 2 hops) the "
+        "single statement is about 5-9x the baseline, short of the 10x goal, and the in-process "
+        "sampler is on par with it. The machine is shared: repeated runs vary by 2-3x in "
+        "absolute terms (a run under load measured planes at 5.5x).\n"
         + "\nRaw numbers: `bench/results/sampling.json`.\n"
     )
     text = README.read_text() if README.exists() else "# Benchmarks\n"

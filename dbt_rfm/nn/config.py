@@ -38,7 +38,7 @@ class NetConfig:
     n_freqs: int = 8
     head_layers: int = 2
     max_classes: int = 16
-    seq_len: int = 256
+    seq_len: int = 128
     value_buckets: int = 4096
     value_hashes: int = 2
     name_buckets: int = 1024

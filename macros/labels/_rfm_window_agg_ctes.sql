@@ -15,10 +15,19 @@
   {%- set value = 'null' if agg.column == '*' else 'c."' ~ agg.column ~ '"' -%}
   {%- if agg.fn == 'LIST_DISTINCT' -%}{%- set value = 'cast(' ~ value ~ ' as ' ~ dbt.type_string() ~ ')' -%}{%- endif -%}
 {{ prefix }}_rows as (
+  {%- if agg.via is none %}
     select {{ dbt_rfm._rfm_key_sql(agg.link_columns, 'c') }} as entity_id,
+  {%- else %}
+    -- two hops: {{ agg.table }} -> {{ agg.via.table }} -> entity; the middle model holds the key
+    select {{ dbt_rfm._rfm_key_sql(agg.via.key_columns, 'v') }} as entity_id,
+  {%- endif %}
         cast(c."{{ agg.time_column }}" as {{ dbt.type_timestamp() }}) as row_time, {{ value }} as value
     from {{ agg.relation }} as c
+  {%- if agg.via is not none %}
+    join {{ agg.via.relation }} as v on {% for cc in agg.via.child_columns %}v."{{ agg.via.parent_columns[loop.index0] }}" = c."{{ cc }}"{% if not loop.last %} and {% endif %}{% endfor %}
+  {%- endif %}
     where {{ filters | join(' and ') }}
+    {%- if agg.via is not none %}{% for kc in agg.via.key_columns %} and v."{{ kc }}" is not null{% endfor %}{% endif %}
 ),
 {{ prefix }}_windowed as (
     select a.entity_id, a.anchor_time, c.row_time, c.value

@@ -64,7 +64,7 @@
 
 {#- Normalise an aggregate; `future` is true for targets, false for entity filters. -#}
 {% macro _rfm_normalize_aggregate(raw, entity, g, where, future) %}
-  {%- do dbt_rfm._rfm_check_keys(raw, ['fn', 'table', 'column', 'start', 'end', 'unit', 'where', 'link'], where ~ ' aggregate') -%}
+  {%- do dbt_rfm._rfm_check_keys(raw, ['fn', 'table', 'column', 'start', 'end', 'unit', 'where', 'link', 'via'], where ~ ' aggregate') -%}
   {%- set fns = ['COUNT', 'SUM', 'AVG', 'MIN', 'MAX', 'EXISTS', 'COUNT_DISTINCT', 'FIRST', 'LAST', 'LIST_DISTINCT'] -%}
   {%- set fn = raw.get('fn', '') | upper -%}
   {%- if fn not in fns -%}
@@ -92,13 +92,13 @@
   {%- if (future and (start is none or start < 0)) or (not future and end > 0) -%}
     {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ': target windows look forward (start >= 0), entity filter windows back (end <= 0)') }}
   {%- endif -%}
-  {%- set links = [] -%}
-  {%- for lk in g.links if lk.child == table and lk.parent == entity
-        and (raw.get('link') is none or lk.child_columns == ([raw['link']] if raw['link'] is string else raw['link'])) -%}
-    {%- do links.append(lk) -%}
-  {%- endfor -%}
-  {%- if links | length != 1 -%}
-    {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": model '" ~ table ~ "' needs exactly one link to the entity '" ~ entity ~ "', found " ~ links | length ~ ' (pick one with aggregate.link)') }}
+  {%- set path = dbt_rfm._rfm_path_to_entity(table, entity, raw.get('link'), raw.get('via'), g, where) -%}
+  {%- set via = none -%}
+  {%- if path | length == 2 -%}
+    {%- set mid = g.tables[path[0].parent] -%}
+    {%- set via = {'table': mid.name, 'relation': mid.relation,
+                   'child_columns': path[0].child_columns, 'parent_columns': path[0].parent_columns,
+                   'key_columns': path[1].child_columns} -%}
   {%- endif -%}
   {%- if fn == 'LIST_DISTINCT' -%}
     {%- set link_cols = [] -%}
@@ -109,8 +109,42 @@
   {%- endif -%}
   {{ return({'fn': fn, 'table': table, 'column': column, 'start': start, 'end': end,
              'unit': (raw.get('unit', 'days') | lower), 'where': raw.get('where'),
-             'link_columns': links[0].child_columns, 'relation': child.relation,
+             'link_columns': path[0].child_columns, 'via': via, 'relation': child.relation,
              'time_column': child.time_column}) }}
+{% endmacro %}
+
+{#-
+  Links from `table` to `entity`: [link] for a direct child, [table->via, via->entity] for a
+  grandchild. A direct link wins unless `via` is given; a two-hop path must be unique.
+  Python twin: dbt_rfm.pql.paths.path_to_entity.
+-#}
+{% macro _rfm_path_to_entity(table, entity, link, via, g, where) %}
+  {%- set link = none if link is none else ([link] if link is string else link) -%}
+  {%- set first = [] -%}
+  {%- for lk in g.links if lk.child == table and (link is none or lk.child_columns == link) -%}
+    {%- do first.append(lk) -%}
+  {%- endfor -%}
+  {%- if via is none -%}
+    {%- set direct = first | selectattr('parent', 'equalto', entity) | list -%}
+    {%- if direct | length == 1 -%}{{ return(direct) }}{%- endif -%}
+    {%- if direct | length > 1 -%}
+      {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": model '" ~ table ~ "' links to '" ~ entity ~ "' in several ways (" ~ direct | map(attribute='name') | join(', ') ~ '); pick one with aggregate.link') }}
+    {%- endif -%}
+  {%- elif via not in g.tables -%}
+    {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": aggregate.via names no model '" ~ via ~ "'; graph models: " ~ g.tables.keys() | sort | join(', ')) }}
+  {%- endif -%}
+  {%- set paths = [] -%}
+  {%- for lk1 in first if lk1.parent not in (entity, table) and (via is none or lk1.parent == via) -%}
+    {%- for lk2 in g.links if lk2.child == lk1.parent and lk2.parent == entity -%}
+      {%- do paths.append([lk1, lk2]) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- if paths | length == 0 -%}
+    {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": model '" ~ table ~ "' has no link to the entity '" ~ entity ~ "' (directly or through one model; see aggregate.link / aggregate.via)") }}
+  {%- elif paths | length > 1 -%}
+    {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": model '" ~ table ~ "' reaches '" ~ entity ~ "' in several ways; pick one with aggregate.via (and aggregate.link)") }}
+  {%- endif -%}
+  {{ return(paths[0]) }}
 {% endmacro %}
 
 {#- Reject keys outside `allowed`, suggesting one that shares its first letters. -#}

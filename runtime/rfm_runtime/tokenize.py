@@ -51,7 +51,7 @@ class TokenizerConfig:
             so a static target is never an input.
     """
 
-    seq_len: int = 256
+    seq_len: int = 128
     batch_size: int = 32
     value_buckets: int = 4096
     value_hashes: int = 2
