@@ -36,6 +36,7 @@ class ScoringTarget:
     name: str
     task: str
     target_column: str | None
+    top_k: int | None
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _artifact(settings: dict[str, Any] | None) -> Path:
 
 
 def _targets(cur: Any, inputs: ScoringInputs) -> list[ScoringTarget]:
-    sql = f"select target_name, task, target_column from {inputs.sql('targets')} order by 1"
+    sql = f"select target_name, task, target_column, top_k from {inputs.sql('targets')} order by 1"
     return [ScoringTarget(*r) for r in duck.rows(cur, sql)]
 
 
@@ -166,6 +167,7 @@ def predictions(
                 t.name,
                 query_anchors=reads.anchors(t, "query"),
                 target_column=t.target_column,
+                top_k=t.top_k or 10,
                 batch_size=batch_size,
                 total_queries=reads.count(t, "query"),
                 dbt_invocation_id=invocation_id,

@@ -55,8 +55,10 @@ def test_demo_graph_shape(demo: DbtProject) -> None:
     ]
     flights = spec.table("flights")
     assert flights.column("flight_number").stype == "categorical"  # meta.rfm.stypes
-    # outcomes known only after departure stay: they are history for later anchors
-    assert {"dep_delay", "arr_delay", "cancelled"} <= {c.name for c in flights.value_columns}
+    # meta.rfm.exclude drops the after-landing outcomes; dep_delay stays as history
+    values = {c.name for c in flights.value_columns}
+    assert {"dep_delay", "cancelled"} <= values
+    assert not {"arr_delay", "air_time"} & values
 
 
 def test_demo_dangling_keys_warn(demo: DbtProject) -> None:

@@ -27,6 +27,7 @@ from bench.accuracy.features import (
 )
 from bench.accuracy.graph import Graph
 from bench.accuracy.lgbm import fit_tuned
+from bench.accuracy.ranking import run_pairs
 from bench.accuracy.tasks import SPLITS, TaskSplits
 from dbt_rfm.errors import RfmError
 
@@ -257,14 +258,19 @@ class LgbmEntity:
 
 class LgbmAggregates:
     """LightGBM on the own columns plus time-aware aggregates over every link path of at most
-    two hops (:func:`bench.accuracy.features.enumerate_paths`)."""
+    two hops (:func:`bench.accuracy.features.enumerate_paths`). Ranking tasks score candidate
+    pairs with pair aggregates instead (:mod:`bench.accuracy.ranking`)."""
 
     name = "lgbm_aggregates"
 
     def supports(self, kind: str) -> bool:  # noqa: D102
-        return kind in ("binary", "regression")
+        return kind in ("binary", "regression", "ranking")
 
     def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
+        if ctx.splits.task.kind == "ranking":
+            popular = _popular(labels(ctx.splits.train, "ranking"))
+            val, test, timing, params = run_pairs(ctx, RANK_K, popular)
+            return ArmResult(val, test, timing, params)
         x_own, own_names, cat_idx, own_s = _entity_matrix(ctx)
         t0 = time.perf_counter()
         stacked, _ = _stacked(ctx.splits)

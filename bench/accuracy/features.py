@@ -268,6 +268,12 @@ def _aggregate_sql(
         else child.numeric_as("r")
     )
     vcols = [f"v{i}" for i in range(len(values))]
+    # "last" orders by time, then by the child's key, so ties resolve the same way every run.
+    order = (
+        "{"
+        + ", ".join([f"'t': {row_time}"] + [f"'k{i}': r.{c}" for i, c in enumerate(child.key)])
+        + "} as ord"
+    )
     not_null = " and ".join(f"r.{c} is not null" for c in back.link.child_columns)
     # Only keys some anchor asks for: windows are computed for every row of the stream.
     semi = " and ".join(
@@ -275,12 +281,12 @@ def _aggregate_sql(
     )
     row_select = ", ".join(
         [f"r.{c} as {k}" for c, k in zip(back.link.child_columns, keys, strict=True)]
-        + [f"{row_time} as t", "null::bigint as anchor_idx", f"{row_time} as rt"]
+        + [f"{row_time} as t", "null::bigint as anchor_idx", f"{row_time} as rt", order]
         + [f"({e})::double as {v}" for e, v in zip(values.values(), vcols, strict=True)]
     )
     anchor_select = ", ".join(
         [f"{e} as {k}" for e, k in zip(anchor_keys, keys, strict=True)]
-        + ["a.anchor_time as t", "a.anchor_idx", "null::timestamp as rt"]
+        + ["a.anchor_time as t", "a.anchor_idx", "null::timestamp as rt", "null as ord"]
         + [f"null::double as {v}" for v in vcols]
     )
     part = ", ".join(keys)
@@ -302,7 +308,7 @@ def _aggregate_sql(
         f"wl as (partition by {part} order by t range between unbounded preceding and current row)"
     )
     for name, v in zip(values, vcols, strict=True):
-        exprs.append(f'arg_max({v}, rt) over wl as "{name}_last"')
+        exprs.append(f'arg_max({v}, ord) over wl as "{name}_last"')
         cols.append(f"{name}_last")
     sql = f"""
         with anchor_keys as (

@@ -1,4 +1,5 @@
-"""On-disk cache of prepared tasks: one ``.npz`` per (database, preparation settings).
+"""On-disk cache of prepared tasks: one ``.npz`` per (database, preparation settings,
+code).
 
 Preparing a database (targets, labels, sampling, tokenizing) takes seconds; a resumed or
 repeated run reads the same tasks back instead. Files live under ``<work_dir>/tasks/`` (the
@@ -8,6 +9,7 @@ rename), so an interrupted run never leaves a half-written cache entry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -24,9 +26,43 @@ _EXTRA = ("is_query", "anchor_us")
 CACHE_VERSION = 2
 
 
+#: Source files whose code makes the prepared tasks (generator, labels, sampler, tokenizer):
+#: their bytes are part of the cache key, so editing any of them invalidates the cache.
+_CODE_GLOBS = (
+    ("dbt_rfm", "synth/*.py"),
+    ("dbt_rfm", "realdata/*.py"),
+    ("dbt_rfm", "sampling/*.py"),
+    ("dbt_rfm", "pql/*.py"),
+    ("dbt_rfm", "labels.py"),
+    ("dbt_rfm", "pretrain/tasks.py"),
+    ("rfm_runtime", "*.py"),
+)
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """sha1 over the sources that make prepared tasks (see ``_CODE_GLOBS``)."""
+    import rfm_runtime
+
+    import dbt_rfm
+
+    roots = {
+        "dbt_rfm": Path(dbt_rfm.__file__).parent,
+        "rfm_runtime": Path(rfm_runtime.__file__).parent,
+    }
+    digest = hashlib.sha1()
+    for package, pattern in _CODE_GLOBS:
+        for path in sorted(roots[package].glob(pattern)):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cache_key(descriptor: dict[str, Any]) -> str:
-    """A file-name-safe key: the database name plus a hash of everything that made the tasks."""
-    text = json.dumps(descriptor | {"version": CACHE_VERSION}, sort_keys=True, default=str)
+    """A file-name-safe key: the database name plus a hash of everything that made the tasks
+    (the descriptor, :data:`CACHE_VERSION` and :func:`code_fingerprint`)."""
+    stamp = {"version": CACHE_VERSION, "code": code_fingerprint()}
+    text = json.dumps(descriptor | stamp, sort_keys=True, default=str)
     digest = hashlib.sha1(text.encode()).hexdigest()[:12]
     return f"{descriptor.get('name', 'db')}-{digest}"
 

@@ -9,7 +9,9 @@ events). Nothing is executed against a warehouse; the profile is an in-memory Du
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -76,6 +78,7 @@ def _project() -> Path:
     global _PROJECT
     if _PROJECT is None:
         d = Path(tempfile.mkdtemp(prefix="rfm_render_"))
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
         (d / "macros").mkdir()
         (d / "macros" / "rfm_render.sql").write_text(_MACRO)
         (d / "dbt_project.yml").write_text(

@@ -1,0 +1,5 @@
+"""``python -m bench.scoring``."""
+
+from bench.scoring.run import main
+
+main()
