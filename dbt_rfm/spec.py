@@ -226,9 +226,11 @@ class GraphSpec:
             if r["is_time_column"]:
                 t["time"] = r["column_name"]
             if r["link_name"] is not None:
-                links.setdefault((r["table_name"], r["link_name"]), {})[
-                    int(r["link_position"])
-                ] = (r["column_name"], r["link_parent"], r["link_parent_column"])
+                links.setdefault((r["table_name"], r["link_name"]), {})[int(r["link_position"])] = (
+                    r["column_name"],
+                    r["link_parent"],
+                    r["link_parent_column"],
+                )
         return cls(
             tables=tuple(
                 TableSpec(

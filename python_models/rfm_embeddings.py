@@ -1,6 +1,5 @@
 def model(dbt, session):
     """Anchor embeddings (FLOAT[d]) of every target's query anchors, streamed like predictions."""
-    dbt.config(materialized="table")
     from dbt_rfm.scoring import ScoringInputs, embeddings
 
     inputs = ScoringInputs(

@@ -4,7 +4,6 @@ def model(dbt, session):
     Streams rfm_cells through the ONNX net (rfm_runtime) and returns a RecordBatchReader, so
     dbt-duckdb writes the table without holding it in memory. See docs/scoring.md.
     """
-    dbt.config(materialized="table")
     from dbt_rfm.scoring import ScoringInputs, predictions
 
     inputs = ScoringInputs(

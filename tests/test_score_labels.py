@@ -8,7 +8,7 @@ from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import decode, prepare_labels, query_classes
 
 
-def test_regression_bins_are_quantiles_and_decode_to_their_means() -> None:
+def test_regression_bins_are_quantiles_and_decode_to_their_centers() -> None:
     y = np.random.default_rng(1).lognormal(1, 1, size=200)
     ctx = prepare_labels("regression", y, 8)
     assert ctx.num_classes == 8 and ctx.keep.all()
@@ -21,6 +21,15 @@ def test_regression_bins_are_quantiles_and_decode_to_their_means() -> None:
     np.testing.assert_allclose(ctx.values.mean(), 0, atol=1e-5)
     out = decode(ctx, np.eye(8, dtype=np.float32)[[0, 7]])
     np.testing.assert_allclose(out.prediction, ctx.centers[[0, 7]])
+
+
+def test_regression_decodes_to_the_median_bin_not_the_mean() -> None:
+    y = np.arange(1.0, 9.0)  # 8 labels, one per bin
+    ctx = prepare_labels("regression", y, 8)
+    # 60% of the mass on bin 0 and 40% on bin 7: the median is bin 0, the mean ~3.8
+    probs = np.zeros((1, 8), np.float32)
+    probs[0, 0], probs[0, 7] = 0.6, 0.4
+    assert decode(ctx, probs).prediction.tolist() == [ctx.centers[0]]
 
 
 def test_constant_regression_labels_make_one_class() -> None:

@@ -1,12 +1,8 @@
-"""Shared helpers of the scoring benchmark: paths, the artifact to time, medians."""
+"""Shared helpers of the scoring benchmark: paths and the artifact to time."""
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "integration_tests"
@@ -35,15 +31,3 @@ def choose_artifact(workdir: Path) -> tuple[Path, str]:
     if SHIPPED.with_name(SHIPPED.name + ".encoder.onnx").is_file():
         return SHIPPED, "shipped rfm-small (pretrained)"
     return untrained_artifact(workdir / "untrained" / "rfm-small"), "untrained build_net export"
-
-
-def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
-    """Median wall seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)

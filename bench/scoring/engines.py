@@ -7,6 +7,9 @@ demo anchors at the full S = 128 (untrimmed), on ``THREADS`` intra-op threads.
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.scoring.common import THREADS, median_time, untrained_artifact
+from bench.scoring.common import THREADS, untrained_artifact
 from dbt_rfm.nn.config import NetConfig
 from dbt_rfm.nn.train import build_net
 
@@ -64,37 +67,81 @@ def counted_flops(encoder: torch.nn.Module, tokens: TokenBatch) -> float:
     return counter.get_total_flops() / tokens.num_anchors
 
 
-def matmul_throughput(repeats: int) -> dict[str, float]:
-    """GFLOP/s of float32 torch matmuls on ``THREADS`` threads: net-like shapes and a square.
+def matmul_suite() -> tuple[Callable[[], object], float, Callable[[], object], float]:
+    """Float32 torch matmuls: the encoder's shapes, and a 1024^3 square, with their FLOPs.
 
-    Net-like: the encoder's matmuls for B = 64, S = 128, d = 64 (qkv, FFN in, FFN out,
-    per-head QK^T and AV); their total FLOPs over total median time.
+    Net shapes: the encoder's matmuls for B = 64, S = 128, d = 64 (qkv, out, FFN in, FFN out,
+    per-head QK^T and AV), run once each.
+
+    Returns:
+        ``(run_net_shapes, net_flops, run_square, square_flops)``.
     """
-    torch.set_num_threads(THREADS)
     g = torch.Generator().manual_seed(0)
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=g)
 
-    x, w = rand(8192, 64), {n: rand(64, n) for n in (192, 128, 64)}
-    h, w2 = rand(8192, 128), rand(128, 64)
-    q, k = rand(256, 128, 16), rand(256, 16, 128)
-    p, v = rand(256, 128, 128), rand(256, 128, 16)
-    ops = [
-        (lambda: x @ w[192], 2 * 8192 * 64 * 192),
-        (lambda: x @ w[128], 2 * 8192 * 64 * 128),
-        (lambda: h @ w2, 2 * 8192 * 128 * 64),
-        (lambda: x @ w[64], 2 * 8192 * 64 * 64),
-        (lambda: torch.bmm(q, k), 2 * 256 * 128 * 16 * 128),
-        (lambda: torch.bmm(p, v), 2 * 256 * 128 * 128 * 16),
-    ]
-    with torch.inference_mode():
-        times = [median_time(fn, repeats) for fn, _ in ops]
-        a, b = rand(1024, 1024), rand(1024, 1024)
-        square = median_time(lambda: a @ b, repeats)
+    x, h, w2 = rand(8192, 64), rand(8192, 128), rand(128, 64)
+    w = {n: rand(64, n) for n in (192, 128, 64)}
+    q, k, p, v = rand(256, 128, 16), rand(256, 16, 128), rand(256, 128, 128), rand(256, 128, 16)
+    a, b = rand(1024, 1024), rand(1024, 1024)
+
+    def net_shapes() -> object:
+        with torch.inference_mode():
+            return [x @ w[192], x @ w[64], x @ w[128], h @ w2, torch.bmm(q, k), torch.bmm(p, v)]
+
+    def square() -> object:
+        with torch.inference_mode():
+            return a @ b
+
+    flops = 2 * 8192 * 64 * (192 + 64 + 128 + 128) + 2 * 2 * 256 * 128 * 128 * 16
+    return net_shapes, float(flops), square, 2.0 * 1024**3
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of each function, run in turn ``repeats`` times after one warm-up round.
+
+    Interleaving puts every engine under the same background load (the cores are shared);
+    ratios are taken round by round.
+    """
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _single_thread(
+    encoder: torch.nn.Module,
+    prefix: Path,
+    feeds: dict[str, np.ndarray],
+    args: tuple[torch.Tensor, ...],
+    repeats: int,
+) -> dict[str, float]:
+    """The same comparison on 1 thread each (less sensitive to other processes' load)."""
+    rfm = RfmSession.open(prefix, providers=["CPUExecutionProvider"], threads=1)
+    torch.set_num_threads(1)
+    try:
+
+        def run_torch() -> object:
+            with torch.inference_mode():
+                return encoder(*args)
+
+        times = interleaved(
+            {"ort": lambda: rfm.encoder.run(["embedding"], feeds), "torch": run_torch}, repeats
+        )
+    finally:
+        torch.set_num_threads(THREADS)
     return {
-        "net_shapes_gflops": sum(f for _, f in ops) / sum(times) / 1e9,
-        "square_1024_gflops": 2 * 1024**3 / square / 1e9,
+        "ort_s": statistics.median(times["ort"]),
+        "torch_s": statistics.median(times["torch"]),
+        "ort_over_torch_speedup": statistics.median(
+            t / o for t, o in zip(times["torch"], times["ort"], strict=True)
+        ),
     }
 
 
@@ -104,7 +151,8 @@ def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
     Args:
         tokens: B anchors at S = 128 (not trimmed).
         workdir: where the untrained artifact is exported.
-        repeats: timed repeats (after one warm-up) per engine.
+        repeats: timed rounds (after one warm-up round); each round runs onnxruntime, torch
+            and the matmul references once.
     """
     torch.set_num_threads(THREADS)
     encoder, _ = build_net()
@@ -122,27 +170,37 @@ def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
         return np.asarray(rfm.encoder.run(["embedding"], feeds)[0])
 
     max_diff = float(np.abs(run_torch() - run_ort()).max())
-    t_ort = median_time(run_ort, repeats)
-    t_torch = median_time(run_torch, repeats)
+    net_shapes, net_flops, square, square_flops = matmul_suite()
+    fns = {"ort": run_ort, "torch": run_torch, "net": net_shapes, "square": square}
+    times = interleaved(fns, repeats)
+    t_ort, t_torch = statistics.median(times["ort"]), statistics.median(times["torch"])
+    ratio = statistics.median(a / b for a, b in zip(times["torch"], times["ort"], strict=True))
+    net_gflops = net_flops / statistics.median(times["net"]) / 1e9
+    square_gflops = square_flops / statistics.median(times["square"]) / 1e9
+    single = _single_thread(encoder, prefix, feeds, args, repeats)
     b, s = tokens.node_index.shape
     cfg = encoder.cfg
     flops = analytic_flops(cfg, s, context=2000, queries=b)
     counted = counted_flops(encoder, tokens)
-    mm = matmul_throughput(max(3, repeats // 2))
     achieved = flops["encoder"] * b / t_ort / 1e9
+    fraction = statistics.median(
+        flops["encoder"] * b / o / (net_flops / m)
+        for o, m in zip(times["ort"], times["net"], strict=True)
+    )
     return {
         "batch": b,
         "seq_len": s,
         "ort_s": t_ort,
         "torch_s": t_torch,
-        "ort_over_torch_speedup": t_torch / t_ort,
+        "ort_over_torch_speedup": ratio,
         "ort_anchors_per_s": b / t_ort,
         "torch_anchors_per_s": b / t_torch,
         "max_abs_diff": max_diff,
+        "single_thread": single,
         "flops_per_anchor": {k: int(v) for k, v in flops.items()},
         "flops_per_anchor_counted_torch": int(counted),
-        "matmul": mm,
+        "matmul": {"net_shapes_gflops": net_gflops, "square_1024_gflops": square_gflops},
         "ort_achieved_gflops": achieved,
-        "fraction_of_net_shape_matmul": achieved / mm["net_shapes_gflops"],
-        "fraction_of_square_matmul": achieved / mm["square_1024_gflops"],
+        "fraction_of_net_shape_matmul": fraction,
+        "fraction_of_square_matmul": achieved / square_gflops,
     }

@@ -118,7 +118,8 @@ passing as (
   {%- endif %}
 {%- endif %}
 ,
-{%- set max_context = anchors.get('max_context') %}
+{#- default cap: var dbt_rfm:max_context (2000); set the var to none to keep every anchor -#}
+{%- set max_context = anchors.get('max_context', var('dbt_rfm:max_context', 2000)) %}
 capped as (
   {%- if max_context is not none %}
     -- at most {{ max_context }} context anchors, picked by a stable hash (anchors.max_context)

@@ -103,7 +103,7 @@ class ArtifactContract:
         return cls.from_dict(raw)
 
     def tokenizer_config(
-        self, batch_size: int = 32, target_column: str | None = None
+        self, batch_size: int = 32, target_column: str | tuple[str, ...] | None = None
     ) -> TokenizerConfig:
         """The tokenizer settings this artifact needs, with per-run options added."""
         return TokenizerConfig(**self.tokenizer, batch_size=batch_size, target_column=target_column)

@@ -98,7 +98,7 @@ def score(
     target_name: str,
     *,
     query_anchors: Iterable[pa.RecordBatch] | None = None,
-    target_column: str | None = None,
+    target_column: str | tuple[str, ...] | None = None,
     batch_size: int = 32,
     top_k: int = 10,
     total_queries: int | None = None,
@@ -152,7 +152,7 @@ def embed(
     target_name: str,
     *,
     anchors: Iterable[pa.RecordBatch] | None = None,
-    target_column: str | None = None,
+    target_column: str | tuple[str, ...] | None = None,
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
 ) -> Iterator[pa.RecordBatch]:

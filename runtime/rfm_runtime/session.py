@@ -125,7 +125,7 @@ class RfmSession:
         return cls(sessions[0], sessions[1], enc_c, version, active, prefix)
 
     def tokenizer_config(
-        self, batch_size: int = 32, target_column: str | None = None
+        self, batch_size: int = 32, target_column: str | tuple[str, ...] | None = None
     ) -> TokenizerConfig:
         """Tokenizer settings matching this artifact."""
         return self.contract.tokenizer_config(batch_size, target_column)

@@ -29,8 +29,9 @@ def fill_tokens(
     """
     hop = _np(table.column("hop"), np.int64)
     keep = np.ones(len(row), dtype=bool)
-    if config.target_column is not None:
-        is_target = _np(pc.equal(table.column("column_name"), config.target_column), bool)
+    if config.hidden_columns:
+        hidden = pa.array(config.hidden_columns, pa.string())
+        is_target = _np(pc.is_in(table.column("column_name"), value_set=hidden), bool)
         keep &= ~(is_target & (hop == 0))
     # group by anchor, then hop (stable: arrival order within a hop), then truncate to S - 1.
     order = np.lexsort((hop, row))

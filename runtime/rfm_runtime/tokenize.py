@@ -47,8 +47,9 @@ class TokenizerConfig:
         value_hashes: hashes per value (multi-hash width).
         name_buckets: buckets for table and column names (bucket 0 = none).
         name_slots: features per name: the whole name, then up to ``name_slots - 1`` words.
-        target_column: when set, cells of this column at hop 0 (the entity row) are dropped,
-            so a static target is never an input.
+        target_column: when set, cells of this column (or these columns) at hop 0 (the
+            entity row) are dropped, so a static target, and outcomes known only with it, are
+            never an input.
     """
 
     seq_len: int = 128
@@ -57,7 +58,16 @@ class TokenizerConfig:
     value_hashes: int = 2
     name_buckets: int = 1024
     name_slots: int = 4
-    target_column: str | None = None
+    target_column: str | tuple[str, ...] | None = None
+
+    @property
+    def hidden_columns(self) -> tuple[str, ...]:
+        """Entity-row columns that are never inputs (from ``target_column``)."""
+        if self.target_column is None:
+            return ()
+        if isinstance(self.target_column, str):
+            return (self.target_column,)
+        return tuple(self.target_column)
 
     def __post_init__(self) -> None:
         for name in ("seq_len", "batch_size", "value_buckets", "name_buckets"):

@@ -1,0 +1,190 @@
+"""``dbt-rfm finetune``: fine-tune the net on one declared target of a dbt-built DuckDB file.
+
+Reads the target's labelled context anchors and their cells, splits them by time, fine-tunes
+encoder and ICL head from the base checkpoint with early stopping, and writes a new artifact
+``<out>/<target>-<hash>.*.onnx`` plus ``<out>/finetune.json``; prints the command that scores
+with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dbt_rfm.errors import RfmError
+
+if TYPE_CHECKING:
+    from dbt_rfm.finetune.config import FinetuneConfig
+
+#: The pretrained checkpoint that ships with the package.
+DEFAULT_BASE = Path(__file__).resolve().parent.parent / "weights" / "rfm-small.pt"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``finetune`` subcommand's flags."""
+    p.add_argument("--target", required=True, help="a target declared in meta.rfm.targets")
+    p.add_argument("--duckdb", required=True, help="the DuckDB file `dbt build` wrote")
+    p.add_argument("--out", required=True, help="output folder (artifact, finetune.json)")
+    p.add_argument(
+        "--base", default=None, help=f"torch checkpoint to start from (default {DEFAULT_BASE})"
+    )
+    p.add_argument("--max-steps", type=int, default=None, help="most steps (default 300)")
+    p.add_argument(
+        "--patience", type=int, default=None, help="validations without improvement (default 4)"
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=None, help="latest share held out (default 0.2)"
+    )
+    p.add_argument("--eval-every", type=int, default=None, help="steps between validations")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
+    p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")
+
+
+@dataclass(frozen=True)
+class FinetuneRun:
+    """What ``dbt-rfm finetune`` left behind.
+
+    Attributes:
+        artifact: the new artifact's prefix.
+        report: the contents of ``finetune.json``.
+        report_path: its path.
+    """
+
+    artifact: Path
+    report: dict[str, Any]
+    report_path: Path
+
+
+def run_finetune(
+    target: str,
+    duckdb_path: str | Path,
+    out: str | Path,
+    base: str | Path | None = None,
+    config: FinetuneConfig | None = None,
+    schema: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> FinetuneRun:
+    """Fine-tune on ``target`` and write the artifact and report (see the module docstring).
+
+    Args:
+        target: the target's name (a row of ``rfm_targets``).
+        duckdb_path: the DuckDB file.
+        out: output folder.
+        base: the base torch checkpoint (default :data:`DEFAULT_BASE`).
+        config: a :class:`~dbt_rfm.finetune.config.FinetuneConfig` (default settings if None).
+        schema: schema of the package models (default: the one schema holding all of them).
+        echo: receives progress lines.
+
+    Raises:
+        RfmError: unknown target, missing tables or base checkpoint, too little data.
+    """
+    from dbt_rfm.finetune.artifact import write_artifact, write_report
+    from dbt_rfm.finetune.config import FinetuneConfig
+    from dbt_rfm.finetune.loop import finetune_arrays
+    from dbt_rfm.finetune.split import split_by_time
+    from dbt_rfm.finetune.warehouse import connect, find_schema, read_labelled, read_target
+    from dbt_rfm.nn.train import load_checkpoint
+
+    config = config or FinetuneConfig()
+    start = time.monotonic()
+    base_path = Path(base) if base else DEFAULT_BASE
+    if not base_path.is_file():
+        raise RfmError(
+            f"finetune: no base checkpoint at {base_path}; pass --base (a checkpoint.pt written "
+            "by `dbt-rfm pretrain` or dbt_rfm.nn.train.save_checkpoint)"
+        )
+    try:
+        encoder, head, _ = load_checkpoint(base_path)
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise RfmError(f"finetune: cannot load the base checkpoint {base_path}: {exc}") from exc
+    con = connect(duckdb_path)
+    try:
+        found = find_schema(con, schema)
+        t = read_target(con, found, target)
+        data = read_labelled(
+            con, found, t, encoder.cfg.tokenizer(), config.max_anchors, config.seed
+        )
+    finally:
+        con.close()
+    times = data.anchor_us
+    train, val = split_by_time(times, config.val_fraction, f"target '{target}'")
+    echo(
+        f"finetune {target}: {len(train)} training and {len(val)} validation anchors "
+        f"({t.task}), base {base_path}"
+    )
+    res = finetune_arrays(
+        encoder,
+        head,
+        data.tokens.take(train),
+        [data.labels[i] for i in train],
+        times[train],
+        data.tokens.take(val),
+        [data.labels[i] for i in val],
+        times[val],
+        t.task,
+        config,
+        top_k=t.top_k or 10,
+        name=target,
+        echo=echo,
+    )
+    provenance: dict[str, Any] = {"base": str(base_path), "target": target, "task": t.task}
+    provenance["best_step"] = res.best_step
+    prefix = write_artifact(res.encoder, res.head, out, target, provenance)
+    report = {
+        "target": target,
+        "task": t.task,
+        "base": str(base_path),
+        "duckdb": str(duckdb_path),
+        "artifact": str(prefix),
+        "steps": res.steps,
+        "best_step": res.best_step,
+        "stopped_early": res.stopped_early,
+        "metric": res.metric,
+        "before": res.before,
+        "after": res.after,
+        "n_train": res.n_train,
+        "n_val": res.n_val,
+        "history": res.history,
+        "config": config.to_dict(),
+        "seconds": round(time.monotonic() - start, 2),
+    }
+    path = write_report(out, report)
+    return FinetuneRun(prefix, report, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; returns the exit status."""
+    from dbt_rfm.finetune.config import FinetuneConfig
+
+    raw: dict[str, Any] = {}
+    for flag in ("max_steps", "patience", "val_fraction", "eval_every", "threads", "seed"):
+        if getattr(args, flag) is not None:
+            raw[flag] = getattr(args, flag)
+    result = run_finetune(
+        args.target,
+        args.duckdb,
+        args.out,
+        base=args.base,
+        config=FinetuneConfig.from_dict(raw),
+        schema=args.schema,
+        echo=lambda line: print(line, flush=True),
+    )
+    r = result.report
+    print(
+        f"finetune {r['target']}: {r['metric']} {r['before'].get(r['metric'])} -> "
+        f"{r['after'].get(r['metric'])}, val_loss {r['before']['val_loss']} -> "
+        f"{r['after']['val_loss']} (best step {r['best_step']} of {r['steps']}, "
+        f"{r['seconds']}s)"
+    )
+    print(f"artifact: {result.artifact}")
+    print(f"report: {result.report_path}")
+    print(
+        "score with it (demo project, in integration_tests/):\n"
+        f"  RFM_ARTIFACT={result.artifact.resolve()} dbt build --select rfm_predictions"
+    )
+    return 0

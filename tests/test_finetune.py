@@ -1,0 +1,242 @@
+"""``dbt-rfm finetune``: time split, the fine-tuning loop, the warehouse reader, the artifact.
+
+A tiny synthetic warehouse (rfm_targets, rfm_anchors, rfm_labels, rfm_cells made directly in
+a temp DuckDB file) stands in for what ``dbt build`` writes: customers whose label (order
+amounts above the median) is learnable from their cells, anchors on ten days, queries after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rfm_runtime.session import RfmSession  # noqa: E402
+from rfm_runtime.tokenize import tokenize  # noqa: E402
+
+from dbt_rfm.cli import main  # noqa: E402
+from dbt_rfm.errors import RfmError  # noqa: E402
+from dbt_rfm.finetune import loop  # noqa: E402
+from dbt_rfm.finetune.command import run_finetune  # noqa: E402
+from dbt_rfm.finetune.config import FinetuneConfig  # noqa: E402
+from dbt_rfm.finetune.loop import finetune_arrays  # noqa: E402
+from dbt_rfm.finetune.split import split_by_time  # noqa: E402
+from dbt_rfm.nn.train import build_net, save_checkpoint  # noqa: E402
+from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
+from tests.rfm_synthetic import T0, anchors_of, make_cells, small_net_config  # noqa: E402
+
+N_LABELLED, N_QUERY, DAYS = 240, 20, 10
+FAST = FinetuneConfig(max_steps=40, eval_every=10, patience=3, lr=1e-3, context_size=48, threads=1)
+
+
+def _retime(cells: pa.Table, days: int, offset: int = 0) -> pa.Table:
+    """Spread the anchors of ``cells`` over ``days`` days (anchor i on day offset + i % days)."""
+    keys = anchors_of(cells)
+    when = {e: T0 + dt.timedelta(days=offset + i % days) for i, (e, _) in enumerate(keys)}
+    times = pa.array([when[e] for e in cells["entity_id"].to_pylist()], pa.timestamp("us"))
+    return cells.set_column(cells.schema.get_field_index("anchor_time"), "anchor_time", times)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Labelled cells (ten anchor days), their labels, and query cells (a later day)."""
+    cells, labels = make_cells(N_LABELLED + N_QUERY, seed=3)
+    keys = anchors_of(cells)
+    query_ids = {k[0] for k in keys[N_LABELLED:]}
+    is_q = np.array([e in query_ids for e in cells["entity_id"].to_pylist()])
+    ctx = _retime(cells.filter(pa.array(~is_q)), DAYS)
+    qry = _retime(cells.filter(pa.array(is_q)), 1, offset=DAYS + 5)
+    return ctx, labels[:N_LABELLED], qry
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A seeded tiny net saved as a checkpoint (stands in for dbt_rfm/weights/rfm-small.pt)."""
+    encoder, head = build_net(small_net_config(), seed=0)
+    return save_checkpoint(tmp_path_factory.mktemp("base") / "base.pt", encoder, head)
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, data):
+    """A DuckDB file with the four package models fine-tuning and scoring read."""
+    ctx, labels, qry = data
+    path = tmp_path_factory.mktemp("wh") / "rfm.duckdb"
+    ctx_keys, q_keys = anchors_of(ctx), anchors_of(qry)
+    anchors = pa.table(
+        {
+            "target_name": ["big_spender"] * (len(ctx_keys) + len(q_keys)),
+            "entity_id": [k[0] for k in ctx_keys + q_keys],
+            "anchor_time": pa.array([k[1] for k in ctx_keys + q_keys], pa.timestamp("us")),
+            "role": ["context"] * len(ctx_keys) + ["query"] * len(q_keys),
+        }
+    )
+    lab = pa.table(
+        {
+            "target_name": ["big_spender"] * len(ctx_keys),
+            "entity_id": [k[0] for k in ctx_keys],
+            "anchor_time": pa.array([k[1] for k in ctx_keys], pa.timestamp("us")),
+            "label": pa.array(labels.astype(float)),
+            "label_class": pa.array([None] * len(ctx_keys), pa.string()),
+            "label_items": pa.array([None] * len(ctx_keys), pa.list_(pa.string())),
+        }
+    )
+    cells = pa.concat_tables([ctx, qry])
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "create table rfm_targets as select 'big_spender' as target_name, "
+            "'customers' as entity, 'aggregate' as kind, 'binary' as task, "
+            "cast(null as varchar) as target_column, cast(null as integer) as top_k, "
+            "'{}' as definition"
+        )
+        for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells)):
+            con.register("src", table)
+            con.execute(f"create table {name} as select * from src")
+            con.unregister("src")
+    return path
+
+
+def _arrays(data):
+    ctx, labels, _ = data
+    keys = anchors_of(ctx)
+    tokens = tokenize(ctx, keys, small_net_config().tokenizer())
+    times = np.array([int(k[1].timestamp() * 1e6) for k in keys], np.int64)
+    train, val = split_by_time(times, 0.2)
+    return tokens, labels.astype(float), times, train, val
+
+
+def test_split_is_by_time_and_keeps_equal_times_together():
+    rng = np.random.default_rng(0)
+    times = rng.integers(0, 30, size=500) * 86_400_000_000
+    train, val = split_by_time(times, 0.2)
+    assert len(train) + len(val) == 500 and not set(train) & set(val)
+    assert times[train].max() < times[val].min()
+    assert 0.1 < len(val) / 500 <= 0.2
+    # the latest time alone holds 60% of the anchors: it is still the validation part
+    skewed = np.r_[np.zeros(40), np.ones(60)].astype(np.int64)
+    train, val = split_by_time(skewed, 0.2)
+    assert len(val) == 60 and len(train) == 40
+    with pytest.raises(RfmError, match="distinct"):
+        split_by_time(np.full(10, 7, np.int64), 0.2)
+
+
+def test_finetune_lowers_validation_loss(data):
+    tokens, labels, times, train, val = _arrays(data)
+    encoder, head = build_net(small_net_config(), seed=0)
+    lines: list[str] = []
+    res = finetune_arrays(
+        encoder,
+        head,
+        tokens.take(train),
+        labels[train].tolist(),
+        times[train],
+        tokens.take(val),
+        labels[val].tolist(),
+        times[val],
+        "binary",
+        FAST,
+        echo=lines.append,
+    )
+    assert res.best_step > 0
+    assert res.after["val_loss"] < res.before["val_loss"] - 0.02
+    assert res.metric == "auroc" and res.after["auroc"] is not None
+    assert len(lines) == len(res.history) and "val_loss" in lines[-1]
+    assert not encoder.training and not head.training
+
+
+def test_training_episodes_never_see_validation_anchors(data, monkeypatch):
+    tokens, labels, times, train, val = _arrays(data)
+    seen: list[np.ndarray] = []
+    real = loop.episode_loss
+
+    def spy(encoder, head, t, *args):
+        seen.append(np.asarray(t.anchor_us))
+        return real(encoder, head, t, *args)
+
+    monkeypatch.setattr(loop, "episode_loss", spy)
+    encoder, head = build_net(small_net_config(), seed=0)
+    cfg = FinetuneConfig(max_steps=6, eval_every=3, patience=5, context_size=32, threads=1)
+    args = (tokens.take(train), labels[train].tolist(), times[train])
+    finetune_arrays(encoder, head, *args, tokens.take(val), labels[val].tolist(), times[val],
+                    "binary", cfg)  # fmt: skip
+    assert len(seen) == 6
+    for t_us in seen:
+        assert len(t_us) == len(train) and t_us.max() < times[val].min()
+    with pytest.raises(RfmError, match="later than every training"):
+        finetune_arrays(encoder, head, *args, tokens.take(train), labels[train].tolist(),
+                        times[train], "binary", cfg)  # fmt: skip
+
+
+def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):
+    out = tmp_path / "ft"
+    run = run_finetune("big_spender", warehouse, out, base=base, config=FAST, echo=lambda _: None)
+    report = json.loads((out / "finetune.json").read_text())
+    assert report["target"] == "big_spender" and report["base"] == str(base)
+    assert report["after"]["val_loss"] <= report["before"]["val_loss"]
+    assert report["n_train"] + report["n_val"] == N_LABELLED
+    assert run.artifact.name.startswith("big_spender-") and len(run.artifact.name) == 20
+    rfm = RfmSession.open(run.artifact)
+    assert rfm.contract.net["finetune"]["target"] == "big_spender"
+    assert rfm.contract.net["finetune"]["base"] == str(base)
+    assert report["best_step"] > 0  # fine-tuned weights were kept, not the base's
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
+        inputs = ScoringInputs(*(con.table(n) for n in names))
+        got = predictions(con, inputs, settings={"artifact": str(run.artifact)}).read_all()
+    assert got.num_rows == N_QUERY
+    assert set(got["model_version"].to_pylist()) == {rfm.model_version}
+    probs = np.array(got["probability"].to_pylist())
+    assert ((probs >= 0) & (probs <= 1)).all() and probs.std() > 0
+
+
+def test_unknown_target_suggests_the_declared_one(warehouse, base, tmp_path):
+    with pytest.raises(RfmError, match="did you mean 'big_spender'"):
+        run_finetune("big_spendr", warehouse, tmp_path, base=base, config=FAST)
+
+
+def test_missing_tables_and_files_are_clear_errors(tmp_path, base, warehouse):
+    path = tmp_path / "empty.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table rfm_targets as select 1 as x")
+    with pytest.raises(RfmError, match="rfm_anchors, rfm_cells, rfm_labels.*dbt build"):
+        run_finetune("t", path, tmp_path / "o", base=base)
+    with pytest.raises(RfmError, match="no DuckDB file"):
+        run_finetune("t", tmp_path / "nope.duckdb", tmp_path / "o", base=base)
+    with pytest.raises(RfmError, match="no base checkpoint"):
+        run_finetune("big_spender", warehouse, tmp_path / "o", base=tmp_path / "none.pt")
+
+
+def test_cli_prints_artifact_and_score_command(warehouse, base, tmp_path, capsys):
+    argv = ["finetune", "--target", "big_spender", "--duckdb", str(warehouse), "--base",
+            str(base), "--out", str(tmp_path), "--max-steps", "4", "--patience", "1",
+            "--eval-every", "2", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "artifact: " in out and "RFM_ARTIFACT=" in out and "--select rfm_predictions" in out
+    assert main([*argv[:2], "nope", *argv[3:]]) == 2
+    assert "has no target 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass", "ranking"])
+def test_other_tasks_run_and_report_their_metric(data, task):
+    tokens, binary, times, train, val = _arrays(data)
+    rng = np.random.default_rng(1)
+    if task == "regression":
+        labels = list(binary * 10 + rng.normal(size=len(binary)))
+    elif task == "multiclass":
+        labels = [("low", "high")[int(b)] if rng.random() < 0.9 else "mid" for b in binary]
+    else:
+        labels = [["p1", "p2"] if b else ["p3"] for b in binary]
+    encoder, head = build_net(small_net_config(), seed=0)
+    cfg = FinetuneConfig(max_steps=4, eval_every=2, patience=2, context_size=32, threads=1)
+    res = finetune_arrays(encoder, head, tokens.take(train), [labels[i] for i in train],
+                          times[train], tokens.take(val), [labels[i] for i in val], times[val],
+                          task, cfg, top_k=2)  # fmt: skip
+    assert res.metric == loop.METRICS[task]
+    assert res.before["val_loss"] is not None and res.before[res.metric] is not None
+    assert res.after["val_loss"] <= res.before["val_loss"]
