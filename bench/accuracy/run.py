@@ -19,14 +19,19 @@ from typing import Any
 
 import duckdb
 
-from bench.accuracy.arms import ARMS, RANK_K, ArmContext, labels
+from bench.accuracy.arms import ARMS as BASELINES
+from bench.accuracy.arms import RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.metrics import auroc, mae, map_at_k
+from bench.accuracy.ours import ZeroShot
+from bench.accuracy.ours_finetune import Finetuned
+from bench.accuracy.subsample import subsample_eval
 from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
 from dbt_rfm.errors import RfmError, did_you_mean
 
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
+ARMS: dict[str, Any] = {**BASELINES, **{a.name: a for a in (ZeroShot(), Finetuned())}}
 
 
 def evaluate(kind: str, y: Any, pred: Any) -> float:
@@ -39,7 +44,11 @@ def evaluate(kind: str, y: Any, pred: Any) -> float:
 
 
 def run(
-    db: Path, task_names: list[str], arm_names: list[str], protocol: Protocol
+    db: Path,
+    task_names: list[str],
+    arm_names: list[str],
+    protocol: Protocol,
+    max_eval: int | None = None,
 ) -> dict[str, Any]:
     """Run every (task, arm) pair that the arm supports; return the results document."""
     con = duckdb.connect(str(ensure_database(db)), read_only=True)
@@ -50,6 +59,8 @@ def run(
         task = get_task(name)
         t0 = time.perf_counter()
         splits = build_splits(con, task, protocol)
+        if max_eval:
+            splits = subsample_eval(splits, max_eval, protocol.seed)
         sizes = splits.sizes()
         tasks[name] = {
             "description": task.description,
@@ -78,11 +89,28 @@ def run(
             print(_line(row), flush=True)
     con.close()
     return {
+        "max_eval": max_eval,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "protocol": {k: str(v) for k, v in asdict(protocol).items()},
         "tasks": tasks,
         "results": results,
+    }
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` plus the rows of ``old`` for (task, arm) pairs that ``new`` did not run."""
+    if old.get("max_eval") != new.get("max_eval"):
+        raise RfmError(
+            f"--merge: {old.get('max_eval')=} but this run has {new.get('max_eval')=}; "
+            "rows scored on different subsamples are not comparable"
+        )
+    ran = {(r["task"], r["arm"]) for r in new["results"]}
+    kept = [r for r in old["results"] if (r["task"], r["arm"]) not in ran]
+    return new | {
+        "tasks": old.get("tasks", {}) | new["tasks"],
+        "results": kept + new["results"],
+        "total_seconds": round(old.get("total_seconds", 0.0) + new.get("total_seconds", 0.0), 1),
     }
 
 
@@ -115,6 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="few anchors (smoke test; numbers not comparable)"
     )
+    parser.add_argument(
+        "--max-eval",
+        type=int,
+        help="score at most this many val and test rows per task (same subsample for all arms)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other (task, arm) rows already in --out (run with the same --max-eval)",
+    )
     args = parser.parse_args(argv)
     protocol = Protocol()
     if args.quick:
@@ -123,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     arms = _names(args.arms, ARMS, "arm")
     t0 = time.perf_counter()
     print(f"{'task':<20} {'arm':<16} metric    value", flush=True)
-    doc = run(args.db, tasks, arms, protocol)
+    doc = run(args.db, tasks, arms, protocol, args.max_eval)
     doc["total_seconds"] = round(time.perf_counter() - t0, 1)
+    if args.merge and args.out.exists():
+        doc = merge(json.loads(args.out.read_text()), doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"total {doc['total_seconds']}s; wrote {args.out}")

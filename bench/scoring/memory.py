@@ -3,7 +3,11 @@
 The query cells are a generator that repeats the cells of a few demo anchors under new entity
 ids (optionally cut to the first ``cells_per_anchor`` cells of each anchor, to keep the run
 short); the 100k anchors' cells are never materialised. The child drains the prediction
-stream and reports its own ``getrusage(RUSAGE_SELF).ru_maxrss`` (KiB on Linux) when done.
+stream and reports its peak RSS: ``VmHWM`` of ``/proc/self/status``, the high-water mark of
+its own address space. ``ru_maxrss`` (``getrusage``, self or children) is not used as the
+figure: Linux carries the RSS high-water mark across fork + exec, so a child started by this
+benchmark (whose parent holds torch, DuckDB and the demo, >1 GiB) reports the parent's peak.
+It is kept in the results as ``ru_maxrss_mib`` for reference.
 
 Child: ``python -m bench.scoring.memory CHILD_DIR ANCHORS ARTIFACT``.
 """
@@ -94,7 +98,16 @@ def child(folder: Path, n: int, artifact: Path) -> None:
         rows += batch.num_rows
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"anchors": n, "rows": rows, "wall_s": wall, "self_maxrss_kib": rss}))
+    summary = {"anchors": n, "rows": rows, "wall_s": wall, "ru_maxrss_kib": rss}
+    print(json.dumps(summary | {"vm_hwm_kib": vm_hwm_kib()}))
+
+
+def vm_hwm_kib() -> int:
+    """Peak resident set of this process's address space (KiB), from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def measure(folder: Path, n: int, artifact: Path) -> dict[str, Any]:
@@ -109,7 +122,8 @@ def measure(folder: Path, n: int, artifact: Path) -> dict[str, Any]:
         raise RuntimeError(f"memory child scored {summary['rows']} of {n} anchors")
     return {
         "anchors": n,
-        "peak_rss_mib": summary["self_maxrss_kib"] / 1024,
+        "peak_rss_mib": summary["vm_hwm_kib"] / 1024,
+        "ru_maxrss_mib": summary["ru_maxrss_kib"] / 1024,
         "anchors_per_s": n / summary["wall_s"],
     }
 

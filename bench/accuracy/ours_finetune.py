@@ -1,0 +1,90 @@
+"""The fine-tuned arm: :func:`dbt_rfm.finetune.loop.finetune_arrays` from the pretrained torch
+checkpoint on the context (training) anchors, early stopping on the validation split, then
+exported to ONNX and scored through the same serving path as the zero-shot arm.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rfm_runtime.session import RfmSession
+from rfm_runtime.tokenize import anchor_keys, time_us, tokenize
+
+from bench.accuracy.arms import ArmContext, ArmResult, labels
+from bench.accuracy.ours import BATCH, TARGET_COLUMNS, artifact_path, predict, prepare
+from dbt_rfm.errors import RfmError
+from dbt_rfm.finetune.config import FinetuneConfig
+from dbt_rfm.finetune.loop import finetune_arrays
+from dbt_rfm.nn.export import contract_for, export_artifact
+from dbt_rfm.nn.train import load_checkpoint
+
+#: Small budget: 2 shared CPU cores, four tasks.
+CONFIG = FinetuneConfig(max_steps=20, eval_every=10, patience=1, val_queries=128, threads=2)
+
+
+def checkpoint_path() -> Path:
+    """The torch checkpoint fine-tuning starts from (``$RFM_BENCH_CHECKPOINT``, else the
+    artifact's ``.pt`` next to its ONNX files)."""
+    env = os.environ.get("RFM_BENCH_CHECKPOINT")
+    path = Path(env) if env else artifact_path().with_suffix(".pt")
+    if not path.is_file():
+        raise RfmError(f"ours_finetuned: no checkpoint at {path}; set RFM_BENCH_CHECKPOINT")
+    return path
+
+
+class Finetuned:
+    """Fine-tune on the training anchors, early-stop on val, score test (context = train)."""
+
+    name = "ours_finetuned"
+
+    def supports(self, kind: str) -> bool:  # noqa: D102
+        return kind in ("binary", "regression", "ranking")
+
+    def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
+        prep = prepare(ctx)
+        task = ctx.splits.task
+        t0 = time.perf_counter()
+        encoder, head, _ = load_checkpoint(checkpoint_path())
+        config = contract_for(encoder.cfg, "encoder").tokenizer_config(
+            BATCH, TARGET_COLUMNS.get(task.name)
+        )
+        parts: dict[str, Any] = {}
+        for name, table in (("context", prep.context), ("val", ctx.splits.val)):
+            keys = anchor_keys(table)
+            tokens = tokenize(prep.cells[name], keys, config)
+            y = labels(table, task.kind)
+            y = y if task.kind == "ranking" else [float(v) for v in y]
+            parts[name] = (tokens, y, time_us(table.column("anchor_time")))
+        t1 = time.perf_counter()
+        (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["context"], parts["val"]
+        result = finetune_arrays(
+            encoder, head, tr_tok, tr_y, tr_t, va_tok, va_y, va_t, task.kind, CONFIG,
+            name=task.name,
+        )  # fmt: skip
+        t2 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
+            export_artifact(result.encoder, result.head, Path(tmp) / "ft")
+            session = RfmSession.open(Path(tmp) / "ft")
+            t3 = time.perf_counter()
+            val, test, covered = predict(session, ctx, prep)
+        t4 = time.perf_counter()
+        params = {
+            "checkpoint": str(checkpoint_path()),
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "stopped_early": result.stopped_early,
+            "val_before": result.before,
+            "val_after": result.after,
+            "context": prep.context.num_rows,
+            "coverage": round(covered, 4),
+        }
+        seconds = {
+            "features": prep.seconds + (t1 - t0),
+            "train": (t2 - t1) + (t3 - t2),
+            "score": t4 - t3,
+        }
+        return ArmResult(val, test, seconds, params)

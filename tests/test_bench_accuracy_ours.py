@@ -1,0 +1,181 @@
+"""The foundation-model arms of the accuracy benchmark: context choice, the shared val/test
+subsample, merging result files, the pretraining curve, and the zero-shot arm end to end on a
+tiny graph with a tiny random net (plumbing only; accuracy is the benchmark's job)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from bench.accuracy import ours
+from bench.accuracy.arms import RANK_K, ArmContext
+from bench.accuracy.graph import flights_graph
+from bench.accuracy.ours import ZeroShot, context_rows
+from bench.accuracy.pretrain_curve import read_curve, table
+from bench.accuracy.run import merge
+from bench.accuracy.subsample import keep_rows, subsample_eval
+from bench.accuracy.tasks import TASKS, TaskSplits
+from dbt_rfm.errors import RfmError
+from dbt_rfm.spec import ColumnSpec, GraphSpec, LinkSpec, TableSpec
+from tests.rfm_synthetic import export_small
+
+T0 = datetime(2013, 6, 1)
+
+
+def _anchors(n: int, n_times: int, label: list[object] | None = None) -> pa.Table:
+    ids = [f"P{i % 7}" for i in range(n)]
+    times = [T0 + timedelta(days=7 * (i % n_times)) for i in range(n)]
+    cols = {"entity_id": pa.array(ids), "anchor_time": pa.array(times, pa.timestamp("us"))}
+    if label is not None:
+        cols["label"] = pa.array(label)
+    return pa.table(cols)
+
+
+def test_context_prefers_recent_times_and_ignores_row_order() -> None:
+    train = _anchors(40, 4)
+    kept = context_rows(train, 12)
+    times = train.column("anchor_time").to_pylist()
+    assert len(kept) == 12 and list(kept) == sorted(kept)
+    newest = sorted(set(times))[-1]
+    n_newest = sum(t == newest for t in times)  # 10 rows at the newest time
+    assert sum(times[i] == newest for i in kept) == n_newest
+    perm = np.random.default_rng(0).permutation(40)
+    shuffled = train.take(pa.array(perm))
+    again = {(shuffled["entity_id"][int(i)].as_py(), shuffled["anchor_time"][int(i)].as_py())
+             for i in context_rows(shuffled, 12)}  # fmt: skip
+    assert again == {(train["entity_id"][int(i)].as_py(), times[i]) for i in kept}
+    assert len(context_rows(train, 100)) == 40
+
+
+def test_subsample_is_shared_and_leaves_train_alone() -> None:
+    task = TASKS["plane_delay_7d"]
+    t = _anchors(50, 5, [i % 2 == 0 for i in range(50)])
+    splits = subsample_eval(TaskSplits(task, t, t, t.slice(0, 3)), 10)
+    assert splits.train.num_rows == 50
+    assert splits.val.num_rows == 10 and splits.test.num_rows == 3
+    assert keep_rows(t, 10, seed=1).tolist() != keep_rows(t, 10, seed=0).tolist()
+    with pytest.raises(RfmError):
+        keep_rows(t, 0)
+
+
+def test_merge_keeps_other_rows_and_rejects_other_subsamples() -> None:
+    old = {"max_eval": 5, "tasks": {"a": 1}, "results": [
+        {"task": "a", "arm": "x", "value": 1}, {"task": "a", "arm": "y", "value": 2}]}  # fmt: skip
+    new = {"max_eval": 5, "tasks": {"a": 1}, "results": [{"task": "a", "arm": "y", "value": 3}]}
+    out = merge(old, new)
+    assert sorted((r["arm"], r["value"]) for r in out["results"]) == [("x", 1), ("y", 3)]
+    with pytest.raises(RfmError, match="max_eval"):
+        merge(old | {"max_eval": None}, new)
+
+
+def test_pretrain_curve_reads_metric_lines(tmp_path: Path) -> None:
+    lines = [
+        {"step": 0, "loss": None, "metrics": {"s_heldout": {"auroc": 0.5, "n_auroc": 3}}},
+        {"step": 5, "loss": 2.0},  # a progress line without metrics
+        {"step": 10, "loss": 1.5, "metrics": {"s_heldout": {"auroc": 0.75, "n_auroc": 3}}},
+    ]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    points = read_curve(tmp_path)
+    assert [p["step"] for p in points] == [0, 10]
+    text = table(points)
+    assert "| 10 | 1.500 | 0.750 |" in text and "s auroc: 3" in text
+    (tmp_path / "log.jsonl").write_text(json.dumps(lines[1]) + "\n")
+    with pytest.raises(RfmError, match="no line"):
+        read_curve(tmp_path)
+
+
+def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
+    con = duckdb.connect()
+    con.execute("create table planes as select 'P' || i as tailnum, 100 + i as seats "
+                "from range(7) t(i)")  # fmt: skip
+    con.execute(
+        "create table flights as select i as flight_id, 'P' || (i % 7) as tailnum, "
+        "timestamp '2013-05-01' + i * interval 9 hour as scheduled_departure, "
+        "(i * 37) % 50 as dep_delay, ['ATL', 'ORD', 'BOS'][1 + i % 3] as dest from range(400) t(i)"
+    )
+    spec = GraphSpec(
+        tables=(
+            TableSpec("planes", "planes", ("tailnum",), None, (
+                ColumnSpec("tailnum", "varchar", "key"),
+                ColumnSpec("seats", "bigint", "numerical"))),
+            TableSpec("flights", "flights", ("flight_id",), "scheduled_departure", (
+                ColumnSpec("flight_id", "bigint", "key"),
+                ColumnSpec("tailnum", "varchar", "key"),
+                ColumnSpec("scheduled_departure", "timestamp", "timestamp"),
+                ColumnSpec("dep_delay", "bigint", "numerical"),
+                ColumnSpec("dest", "varchar", "categorical"))),
+        ),
+        links=(LinkSpec("flights", ("tailnum",), "planes", ("tailnum",)),),
+    )  # fmt: skip
+    return con, spec
+
+
+@pytest.mark.parametrize(
+    ("task", "label"),
+    [
+        ("plane_delay_7d", lambda i: i % 3 == 0),
+        ("plane_flights_30d", lambda i: float(i % 5)),
+        ("plane_next_dests_7d", lambda i: [["ATL"], ["ORD", "BOS"], ["BOS"]][i % 3]),
+    ],
+)
+def test_zero_shot_scores_every_val_and_test_row(
+    task: str, label: Callable[[int], object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export_small(tmp_path / "net")
+    monkeypatch.setenv("RFM_BENCH_ARTIFACT", str(tmp_path / "net"))
+    con, spec = _tiny_graph()
+    monkeypatch.setattr(ours, "declared_graph", lambda: spec)
+    train = _anchors(30, 3, [label(i) for i in range(30)])
+    later = _anchors(9, 1, [label(i) for i in range(9)])
+    val = later.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=30)] * 9,
+                                                      pa.timestamp("us")))  # fmt: skip
+    test = later.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=40)] * 9,
+                                                       pa.timestamp("us")))  # fmt: skip
+    ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS[task], train, val, test.slice(0, 5)))
+    out = ZeroShot().run(ctx)
+    assert out.params["coverage"] == 1.0 and out.params["context"] == 30
+    assert len(out.val) == 9 and len(out.test) == 5
+    if task == "plane_next_dests_7d":
+        assert all(len(r) == RANK_K or set(r) == {"ATL", "ORD", "BOS"} for r in out.test)
+        assert all(set(r) <= {"ATL", "ORD", "BOS"} for r in out.val)
+    elif task == "plane_delay_7d":
+        assert np.all((out.test >= 0) & (out.test <= 1)) and np.isfinite(out.val).all()
+    else:
+        assert np.isfinite(out.test).all()
+    assert set(out.seconds) == {"features", "train", "score"}
+
+
+def test_finetuned_arm_trains_and_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from bench.accuracy import ours_finetune
+    from dbt_rfm.nn.train import save_checkpoint
+
+    encoder, head, _ = export_small(tmp_path / "net")
+    save_checkpoint(tmp_path / "net.pt", encoder, head)
+    monkeypatch.setenv("RFM_BENCH_ARTIFACT", str(tmp_path / "net"))
+    monkeypatch.delenv("RFM_BENCH_CHECKPOINT", raising=False)
+    small = replace(
+        ours_finetune.CONFIG, max_steps=4, eval_every=2, context_size=8, query_size=4, val_queries=8
+    )
+    monkeypatch.setattr(ours_finetune, "CONFIG", small)
+    con, spec = _tiny_graph()
+    monkeypatch.setattr(ours, "declared_graph", lambda: spec)
+    train = _anchors(30, 3, [float(i % 5) for i in range(30)])
+    val = _anchors(9, 1, [float(i % 5) for i in range(9)])
+    val = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=30)] * 9,
+                                                    pa.timestamp("us")))  # fmt: skip
+    test = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=40)] * 9,
+                                                     pa.timestamp("us")))  # fmt: skip
+    ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS["plane_flights_30d"], train, val, test))
+    out = ours_finetune.Finetuned().run(ctx)
+    assert out.params["steps"] <= 4 and out.params["coverage"] == 1.0
+    assert len(out.test) == 9 and np.isfinite(out.test).all()
+    assert out.seconds["train"] > 0
