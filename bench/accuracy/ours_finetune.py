@@ -15,6 +15,7 @@ from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import anchor_keys, time_us, tokenize
 
 from bench.accuracy.arms import ArmContext, ArmResult, labels
+from bench.accuracy.data import REPO
 from bench.accuracy.ours import BATCH, TARGET_COLUMNS, artifact_path, predict, prepare
 from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
@@ -26,11 +27,16 @@ from dbt_rfm.nn.train import load_checkpoint
 CONFIG = FinetuneConfig(max_steps=20, eval_every=10, patience=1, val_queries=128, threads=2)
 
 
+#: The shipped net's resume checkpoint (the torch weights of ``rfm-small``).
+SHIPPED_CHECKPOINT = REPO / "dbt_rfm" / "weights" / "rfm-small.pt"
+
+
 def checkpoint_path() -> Path:
-    """The torch checkpoint fine-tuning starts from (``$RFM_BENCH_CHECKPOINT``, else the
-    artifact's ``.pt`` next to its ONNX files)."""
+    """The torch checkpoint fine-tuning starts from: ``$RFM_BENCH_CHECKPOINT``, else the
+    artifact's ``.pt`` next to its ONNX files when there is one, else the shipped one."""
     env = os.environ.get("RFM_BENCH_CHECKPOINT")
-    path = Path(env) if env else artifact_path().with_suffix(".pt")
+    beside = artifact_path().with_suffix(".pt")
+    path = Path(env) if env else beside if beside.is_file() else SHIPPED_CHECKPOINT
     if not path.is_file():
         raise RfmError(f"ours_finetuned: no checkpoint at {path}; set RFM_BENCH_CHECKPOINT")
     return path
