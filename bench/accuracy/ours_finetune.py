@@ -24,7 +24,7 @@ from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
 
 #: Small budget: 2 shared CPU cores, four tasks.
-CONFIG = FinetuneConfig(max_steps=20, eval_every=10, patience=1, val_queries=128, threads=2)
+CONFIG = FinetuneConfig(max_steps=150, eval_every=15, patience=3, val_queries=256, threads=2)
 
 
 #: The shipped net's resume checkpoint (the torch weights of ``rfm-small``).

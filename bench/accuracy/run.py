@@ -3,7 +3,11 @@
 Usage (repo root, the project's virtualenv)::
 
     python -m bench.accuracy [--tasks plane_delay_7d,...] [--arms constant,...]
-                             [--db PATH] [--out PATH] [--quick]
+                             [--db PATH] [--out PATH] [--quick] [--max-eval N] [--merge]
+
+Arms: the baselines of :mod:`bench.accuracy.arms` plus the foundation model's
+``ours_zero_shot`` (:mod:`bench.accuracy.ours`) and ``ours_finetuned``
+(:mod:`bench.accuracy.ours_finetune`).
 """
 
 from __future__ import annotations

