@@ -191,7 +191,7 @@ def _run(
         task,
         top_k,
         both,
-        list(train_labels) + [val_labels[i] for i in v_rows],
+        list(train_labels) + [val_labels[int(i)] for i in v_rows],
         np.r_[np.asarray(train_times, np.int64), np.asarray(val_times, np.int64)[v_rows]],
         np.r_[np.zeros(n_t, bool), np.ones(len(v_rows), bool)],
     )
