@@ -15,3 +15,5 @@ cd integration_tests
 export DBT_PROFILES_DIR="$PWD"
 dbt deps --quiet
 dbt build
+echo "[test] re-run the incremental predictions: the grain test must still pass"
+dbt build --select rfm_predictions
