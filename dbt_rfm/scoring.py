@@ -26,7 +26,7 @@ from dbt_rfm import duck
 log = logging.getLogger("dbt_rfm")
 
 #: Order of the cells of one target's anchors (contiguous per anchor, hop 0 first).
-_CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.column_name"
+CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.column_name"
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class _Reads:
             f"join (select distinct entity_id, anchor_time from {self.inputs.sql('anchors')} "
             "      where target_name = ? and role = ?) as a "
             "  on c.entity_id = a.entity_id and c.anchor_time = a.anchor_time "
-            f"order by {_CELL_ORDER}",
+            f"order by {CELL_ORDER}",
             [t.name, role],
             self.batch_rows,
         )

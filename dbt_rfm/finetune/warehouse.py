@@ -20,7 +20,7 @@ from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
 
 from dbt_rfm import duck
 from dbt_rfm.errors import RfmError, did_you_mean
-from dbt_rfm.scoring import _CELL_ORDER, ScoringTarget
+from dbt_rfm.scoring import CELL_ORDER, ScoringTarget
 
 #: The package models fine-tuning reads.
 TABLES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
@@ -174,7 +174,7 @@ def read_labelled(
             f'select c.* from "{schema}".rfm_cells as c '
             "join _rfm_finetune_anchors as a "
             "  on c.entity_id = a.entity_id and c.anchor_time = a.anchor_time "
-            f"order by {_CELL_ORDER}",
+            f"order by {CELL_ORDER}",
         )
         cfg = TokenizerConfig.from_dict(
             {**vars(tokenizer), "batch_size": 512, "target_column": target.target_column}
