@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
 from rfm_runtime.schema import PREDICTIONS, embeddings_schema
 from rfm_runtime.score import embed, score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
+from rfm_runtime.tokenize import anchor_keys
 
 from dbt_rfm import duck
 
@@ -65,6 +69,16 @@ def dbt_invocation_id() -> str | None:
 def _artifact(settings: dict[str, Any] | None) -> Path:
     artifact = (settings or {}).get("artifact")
     return Path(artifact) if artifact else DEFAULT_ARTIFACT
+
+
+def _open(settings: dict[str, Any] | None) -> RfmSession:
+    """The artifact of ``meta.rfm.artifact`` on ``meta.rfm.threads`` intra-op threads."""
+    raw = str((settings or {}).get("threads") or "")
+    if not raw:
+        return RfmSession.open(_artifact(settings))
+    if not raw.isdigit() or int(raw) < 1:
+        raise RfmError(f"meta.rfm.threads = {raw!r}: expected a positive integer")
+    return RfmSession.open(_artifact(settings), threads=int(raw))
 
 
 def _targets(cur: Any, inputs: ScoringInputs) -> list[ScoringTarget]:
@@ -113,17 +127,60 @@ class _Reads:
             self.batch_rows,
         )
 
-    def cells(self, t: ScoringTarget, role: str) -> Iterator[pa.RecordBatch]:
-        return _batches(
-            self.cell_cur,
-            f"select c.* from {self.inputs.sql('cells')} as c "
-            f"join (select distinct entity_id, anchor_time from {self.inputs.sql('anchors')} "
-            "      where target_name = ? and role = ?) as a "
-            "  on c.entity_id = a.entity_id and c.anchor_time = a.anchor_time "
-            f"order by {CELL_ORDER}",
-            [t.name, role],
-            self.batch_rows,
+    def query_cached(self, t: ScoringTarget, cache: EmbeddingCache, rfm: RfmSession) -> bool:
+        """Whether ``cache`` holds every query anchor of ``t`` (reads the anchors through)."""
+        config = rfm.tokenizer_config(target_column=t.target_column)
+        held = True
+        for batch in self.anchors(t, "query"):
+            held = held and cache.holds(anchor_keys(batch), config)  # read on: free the cursor
+        return held
+
+    def cells(self, t: ScoringTarget, roles: list[str]) -> _RoleStreams:
+        """The cells of ``t``'s anchors of ``roles``, from one query (its fixed cost, evaluating
+        the ``rfm_cells`` view, is most of the time), ordered by role, then anchor."""
+        marks = ", ".join("?" for _ in roles)
+        return _RoleStreams(
+            _batches(
+                self.cell_cur,
+                f"select c.*, a.role as {_ROLE} from {self.inputs.sql('cells')} as c "
+                "join (select distinct entity_id, anchor_time, role "
+                f"      from {self.inputs.sql('anchors')} "
+                f"      where target_name = ? and role in ({marks})) as a "
+                "  on c.entity_id = a.entity_id and c.anchor_time = a.anchor_time "
+                f"order by a.role, {CELL_ORDER}",
+                [t.name, *roles],
+                self.batch_rows,
+            )
         )
+
+
+_ROLE = "rfm_role_"
+
+
+class _RoleStreams:
+    """One cell stream ordered by role, handed out as one iterator per role, in role order.
+
+    Each role's iterator ends where the next role's cells begin; read them in the stream's
+    order (``score`` encodes all context cells before it reads query cells).
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._batches = batches
+        self._pending: pa.RecordBatch | None = None
+
+    def role(self, role: str) -> Iterator[pa.RecordBatch]:
+        """CELLS batches of ``role`` (the role column dropped)."""
+        while True:
+            batch, self._pending = self._pending or next(self._batches, None), None
+            if batch is None:
+                return
+            same = pc.equal(batch.column(_ROLE), role).to_numpy(zero_copy_only=False)
+            n = len(same) if same.all() else int(np.argmin(same))
+            if n:
+                yield batch.slice(0, n).drop_columns([_ROLE])
+            if n < batch.num_rows:
+                self._pending = batch.slice(n)
+                return
 
 
 def predictions(
@@ -140,14 +197,16 @@ def predictions(
         session: the model's DuckDB connection.
         inputs: relations of rfm_targets, rfm_anchors, rfm_labels and rfm_cells.
         settings: the model's ``config.meta.rfm``; ``artifact`` (a path prefix) overrides the
-            net shipped in rfm_runtime.
+            net shipped in rfm_runtime; ``threads`` sets onnxruntime's intra-op threads
+            (default: env var ``RFM_THREADS``, else one per physical core).
         invocation_id: written into every row; default: the running dbt invocation's id.
         batch_size: query anchors per inference batch.
     """
     reads = _Reads(session, inputs)
-    rfm = RfmSession.open(_artifact(settings))
+    rfm = _open(settings)
     targets = _targets(reads.meta_cur, inputs)
     invocation_id = invocation_id or dbt_invocation_id()
+    cache = EmbeddingCache()  # targets that share anchors encode them once
 
     def batches() -> Iterator[pa.RecordBatch]:
         for t in targets:
@@ -158,11 +217,25 @@ def predictions(
                     "anchors.spine or check that the label window ends before the scoring time"
                 )
             print(f"dbt-rfm: {t.name}: {labels.num_rows} context anchors, {rfm.providers[0]}")
+            # anchors that earlier targets encoded need no cells: tokens of none find them
+            config = rfm.tokenizer_config(target_column=t.target_column)
+            skip_context = cache.holds(anchor_keys(labels), config)
+            skip_query = reads.query_cached(t, cache, rfm)
+            if skip_context or skip_query:
+                print(
+                    f"dbt-rfm: {t.name}: cells not read (already encoded): context "
+                    f"{'skipped' if skip_context else 'read'}, query "
+                    f"{'skipped' if skip_query else 'read'}"
+                )
+            roles = [
+                r for r, skip in (("context", skip_context), ("query", skip_query)) if not skip
+            ]
+            cells = reads.cells(t, roles) if roles else _RoleStreams(iter(()))
             yield from score(
                 rfm,
-                reads.cells(t, "context"),
+                cells.role("context"),
                 labels,
-                reads.cells(t, "query"),
+                cells.role("query"),
                 t.task,
                 t.name,
                 query_anchors=reads.anchors(t, "query"),
@@ -172,7 +245,10 @@ def predictions(
                 total_queries=reads.count(t, "query"),
                 dbt_invocation_id=invocation_id,
                 echo=True,
+                cache=cache,
             )
+        if cache.hits:
+            print(f"dbt-rfm: {cache.hits} anchor encodings reused across targets")
 
     return pa.RecordBatchReader.from_batches(PREDICTIONS, batches())
 
@@ -186,18 +262,20 @@ def embeddings(
 ) -> pa.RecordBatchReader:
     """Anchor embeddings of every target's query anchors (schema ``embeddings_schema(d)``)."""
     reads = _Reads(session, inputs)
-    rfm = RfmSession.open(_artifact(settings))
+    rfm = _open(settings)
     targets = _targets(reads.meta_cur, inputs)
+    cache = EmbeddingCache()
 
     def batches() -> Iterator[pa.RecordBatch]:
         for t in targets:
             yield from embed(
                 rfm,
-                reads.cells(t, "query"),
+                reads.cells(t, ["query"]).role("query"),
                 t.name,
                 anchors=reads.anchors(t, "query"),
                 target_column=t.target_column,
                 batch_size=batch_size,
+                cache=cache,
             )
 
     return pa.RecordBatchReader.from_batches(embeddings_schema(rfm.embedding_dim), batches())

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from rfm_runtime.hashing import hash_array
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -163,9 +165,19 @@ def test_tasks_split_context_before_query_time(work: Path) -> None:
     pool = DataPool(cfg, work, print)
     tasks = pool.train_tasks(0) + pool.eval_groups()["synth_heldout"]
     assert tasks
+    static = [t for t in tasks if Target.from_dict(t.target).aggregate is None]
+    assert static, "some pretraining targets are static"
+    for t in static:  # context at or before the split, queries after it, target hidden
+        split = np.datetime64(Target.from_dict(t.target).anchors.split, "us").astype(np.int64)
+        assert (t.anchor_us[~t.is_query] <= split).all() and (t.anchor_us[t.is_query] > split).all()
+        column = hash_array(pa.array([t.target["static"]]), "name", 1024, 4)[0]
+        hop0 = t.arrays["hop"] == 0
+        hit = (t.arrays["column_name_ids"] == column).all(-1) & hop0
+        assert not hit.any(), "the static target column is an input"
     for t in tasks:
         agg = Target.from_dict(t.target).aggregate
-        assert agg is not None
+        if agg is None:
+            continue
         q_us = t.anchor_us[t.is_query]
         assert len(set(q_us.tolist())) == 1
         query_time = np.datetime64(int(q_us[0]), "us").astype(object)

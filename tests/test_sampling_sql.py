@@ -153,6 +153,17 @@ def test_demo_plane_and_flight_anchors_match(sql: dict[str, str]) -> None:
     assert n > 10 * flights.num_rows
 
 
+def test_demo_plane_statement_shape(sql: dict[str, str]) -> None:
+    """Compile-time plan of the plane statement: the flights of hop 1 came down the tailnum link
+    only, so hop 2 does not go back up it (to their plane, the anchor itself); each table of a
+    hop is deduplicated by its own GROUP BY, with no window over all candidates of a hop."""
+    text = sql["demo_planes"]
+    assert "h1_flights as" in text and "h2_weather_up as" in text
+    assert "h2_planes" not in text  # the walk back to the anchor's own plane is not expanded
+    assert "h2_flights_fks as" in text and "inner join main.flights as r" in text
+    assert "partition by n.entity_id" not in text and "min(parent_key)" in text
+
+
 def test_vars_caps_and_portable_sql() -> None:
     """Caps from vars dbt_rfm:hops / dbt_rfm:fanouts; `default__` SQL (no DuckDB ASOF join)
     rendered on DuckDB through var dbt_rfm:portable_sql matches the in-process sampler too."""

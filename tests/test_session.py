@@ -110,3 +110,14 @@ def test_runtime_imports_neither_torch_nor_dbt() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_threads_come_from_the_argument_then_rfm_threads(artifact: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RFM_THREADS", "1")
+    opened = RfmSession.open(artifact)
+    assert opened.encoder.get_session_options().intra_op_num_threads == 1
+    opened = RfmSession.open(artifact, threads=2)
+    assert opened.encoder.get_session_options().intra_op_num_threads == 2
+    monkeypatch.setenv("RFM_THREADS", "two")
+    with pytest.raises(RfmError, match="RFM_THREADS='two'"):
+        RfmSession.open(artifact)

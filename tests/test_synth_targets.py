@@ -49,6 +49,10 @@ def test_targets_lift_and_validate(dbs: list[SynthDB], targets: list[list[dict]]
             target = Target.from_dict(raw)
             validate(target, db.spec)
             assert target.task == raw["task"]
+            if "static" in raw:  # a value column of a table with a time column
+                assert db.spec.table(raw["entity"]).time_column is not None
+                assert raw["static"] in [c.name for c in db.spec.table(raw["entity"]).columns]
+                continue
             agg = raw["aggregate"]
             assert 7 <= agg["end"] <= 90 and agg["start"] == 0 and agg["unit"] == "days"
             assert db.spec.table(agg["table"]).time_column is not None
@@ -57,6 +61,7 @@ def test_targets_lift_and_validate(dbs: list[SynthDB], targets: list[list[dict]]
 def test_every_task_appears(targets: list[list[dict]]) -> None:
     tasks = {t["task"] for ts in targets for t in ts}
     assert tasks == {"binary", "regression", "multiclass", "ranking"}
+    assert {"static" in t for ts in targets for t in ts} == {True, False}
 
 
 def test_same_rng_same_targets(dbs: list[SynthDB], targets: list[list[dict]]) -> None:

@@ -27,7 +27,14 @@ def untrained_artifact(prefix: Path) -> Path:
 
 
 def choose_artifact(workdir: Path) -> tuple[Path, str]:
-    """The shipped pretrained net when present, else an untrained export; with a label."""
+    """The shipped pretrained net when it opens under this runtime, else an untrained export."""
+    from rfm_runtime.errors import RfmError
+    from rfm_runtime.session import RfmSession
+
     if SHIPPED.with_name(SHIPPED.name + ".encoder.onnx").is_file():
-        return SHIPPED, "shipped rfm-small (pretrained)"
+        try:
+            RfmSession.open(SHIPPED, providers=["CPUExecutionProvider"])
+            return SHIPPED, "shipped rfm-small (pretrained)"
+        except RfmError as exc:  # e.g. exported under an older contract version
+            print(f"shipped artifact not usable here ({exc}); timing an untrained export")
     return untrained_artifact(workdir / "untrained" / "rfm-small"), "untrained build_net export"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -33,8 +34,9 @@ def dbt_build(workdir: Path, db: Path, artifact: Path, select: list[str] | None)
         select: dbt ``--select`` arguments; ``None`` builds the whole demo.
 
     Returns:
-        ``{"wall_s", "nodes": {name: seconds}, "query_anchors", "context_anchors",
-        "sampled_anchors", "predictions"}``.
+        ``{"wall_s", "nodes": {name: seconds}, "reused_encodings", "query_anchors",
+        "context_anchors", "sampled_anchors", "predictions"}``; ``reused_encodings`` is what
+        ``rfm_predictions`` printed (anchor embeddings its cache served, 0 when none).
 
     Raises:
         RuntimeError: when dbt fails (the tail of its log is in the message).
@@ -56,7 +58,13 @@ def dbt_build(workdir: Path, db: Path, artifact: Path, select: list[str] | None)
         for r in results
         if r["unique_id"].startswith("model.") and r["unique_id"].rsplit(".", 1)[-1] in NODES
     }
-    return {"wall_s": wall, "nodes": nodes, **counts(db)}
+    reused = re.search(r"(\d+) anchor encodings reused", proc.stdout)
+    return {
+        "wall_s": wall,
+        "nodes": nodes,
+        "reused_encodings": int(reused.group(1)) if reused else 0,
+        **counts(db),
+    }
 
 
 def counts(db: Path) -> dict[str, int]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch
+from rfm_runtime.value_features import AUX_WIDTH
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.scoring.common import THREADS, untrained_artifact
@@ -37,7 +38,7 @@ def analytic_flops(cfg: NetConfig, seq_len: int, context: int, queries: int) -> 
         ``{"embed", "projections", "attention", "ffn", "readout", "encoder", "head"}``.
     """
     d, s, f = cfg.d_model, seq_len, cfg.ffn_mult * cfg.d_model
-    embed = 2 * s * (2 * d * d + (4 + 4 * cfg.n_freqs) * d)
+    embed = 2 * s * (2 * d * d + (4 + 4 * cfg.n_freqs) * d + AUX_WIDTH * d)  # + value_aux
     proj = cfg.n_blocks * 2 * s * (3 * d * d + d * d)
     attention = cfg.n_blocks * 2 * 2 * s * s * d  # QK^T and (softmax)V, all heads together
     ffn = cfg.n_blocks * 2 * s * 2 * d * f

@@ -2,7 +2,8 @@
 
 For each target of the built demo, the first ``n`` query anchors (in scoring order) go through
 (1) reading their cells from the ``rfm_cells`` view (SQL), (2) ``iter_token_batches``,
-(3) ``RfmSession.encode`` plus the ICL head and decoding (inference) and (4) materialising the
+(3) ``RfmSession.encode`` (through one ``EmbeddingCache`` shared by the targets, as in
+``dbt_rfm.scoring``) plus the ICL head and decoding (inference) and (4) materialising the
 prediction batches into DuckDB (write). Sampling itself is the ``rfm_subgraph`` node of the
 dbt build, prorated per sampled anchor. The context is encoded once per target, untimed here
 (its cost per anchor is that of (2)+(3)), and reported as context anchors per query anchor.
@@ -16,12 +17,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.labels import decode
 from rfm_runtime.ranking import RankingLabels, decode_ranking, rank_scores
 from rfm_runtime.schema import PREDICTIONS
 from rfm_runtime.score import _predictions, encode_context
 from rfm_runtime.session import RfmSession
 from rfm_runtime.token_stream import iter_token_batches
+from rfm_runtime.tokenize import anchor_keys
 
 from bench.scoring.common import CELL_ORDER, THREADS
 
@@ -53,7 +56,12 @@ def _labels_sql(target: str, task: str, limit: int) -> str:
 
 
 def time_target(
-    con: Any, rfm: RfmSession, target: tuple[str, str, str | None], n: int, n_context: int
+    con: Any,
+    rfm: RfmSession,
+    target: tuple[str, str, str | None],
+    n: int,
+    n_context: int,
+    cache: EmbeddingCache | None = None,
 ) -> dict[str, float]:
     """Seconds per piece for the first ``n`` query anchors of one target.
 
@@ -63,6 +71,7 @@ def time_target(
         target: ``(name, task, target_column)`` from ``rfm_targets``.
         n: query anchors to time.
         n_context: labelled context anchors to encode (untimed) for the head.
+        cache: embeddings shared across targets, as ``dbt_rfm.scoring`` shares them.
 
     Returns:
         ``{piece: seconds}`` for read_cells_sql, tokenize, inference, write, plus ``anchors``.
@@ -71,7 +80,7 @@ def time_target(
     config = rfm.tokenizer_config(64, column)
     labels_tab = con.sql(_labels_sql(name, task, n_context)).to_arrow_table()
     ctx_cells = con.sql(_cells_sql(_labels_sql(name, task, n_context))).to_arrow_table()
-    context, labels = encode_context(rfm, ctx_cells.to_batches(), labels_tab, task, config)
+    context, labels = encode_context(rfm, ctx_cells.to_batches(), labels_tab, task, config, cache)
 
     t0 = time.perf_counter()
     anchors = con.sql(_anchors_sql(name, "query", n)).to_arrow_table()
@@ -85,7 +94,8 @@ def time_target(
     t0 = time.perf_counter()
     decoded = []
     for chunk in chunks:
-        query = rfm.encode(chunk.tokens)
+        keys = anchor_keys(chunk.anchors)
+        query = cache.encode(rfm, chunk.tokens, keys, config) if cache else rfm.encode(chunk.tokens)
         if isinstance(labels, RankingLabels):
             scores = rank_scores(rfm.class_probs, query, context, labels)
             decoded.append(decode_ranking(labels, scores, 10))
@@ -139,8 +149,9 @@ def breakdown(
     per_target: dict[str, dict[str, float]] = {}
     totals = dict.fromkeys(PIECES, 0.0)
     anchors = 0.0
+    cache = EmbeddingCache()  # as in dbt_rfm.scoring: targets sharing anchors encode them once
     for t in targets:
-        r = time_target(con, rfm, t, n, n_context)
+        r = time_target(con, rfm, t, n, n_context, cache)
         r["sample_sql"] = sample_s_per_anchor * r["anchors"]
         per_target[t[0]] = {k: round(v, 4) for k, v in r.items()}
         anchors += r["anchors"]

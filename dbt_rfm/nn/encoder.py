@@ -1,7 +1,8 @@
 """The relational encoder: cell tokens -> anchor embeddings, with masked attention.
 
 Token embedding = hashed value + column-name and table-name features + stype + hop + numeric
-features (value, relative time, null flags, and their sines and cosines). Every block runs
+features (value, relative time, null flags, and their sines and cosines) + the tokenizer's
+``value_aux`` features (raw-value Fourier and calendar features). Every block runs
 multi-head attention where each head sees one mask kind (:data:`MASK_KINDS`), built as dense
 boolean ``[B, S, S]`` masks from the node, parent and column ids (see :func:`build_masks`).
 The anchor embedding is the mean of the entity row's tokens (node 0, the anchor token
@@ -14,11 +15,14 @@ import math
 
 import torch
 from rfm_runtime.tokenize import NUM_STYPES
+from rfm_runtime.value_features import AUX_WIDTH
 from torch import Tensor, nn
 
 from dbt_rfm.nn.config import MASK_KINDS, NetConfig
 
 NEG = -1e9
+#: Masked scores sit at least this far below their row's maximum in the ONNX graph.
+SOFTMAX_FLOOR = 60.0
 
 
 def build_masks(node: Tensor, parent: Tensor, column: Tensor) -> Tensor:
@@ -42,9 +46,23 @@ def build_masks(node: Tensor, parent: Tensor, column: Tensor) -> Tensor:
     feature = (nq == nk) | (parent.unsqueeze(2) == nk)
     neighbor = parent.unsqueeze(1) == nq
     pos = torch.arange(node.shape[1], device=node.device)
-    eye = (pos.unsqueeze(1) == pos.unsqueeze(0)).unsqueeze(0)
-    masks = [same_column, feature, neighbor, pair]
-    return torch.stack([(m & pair) | eye for m in masks], dim=1)
+    eye = pos.unsqueeze(1) == pos.unsqueeze(0)
+    masks = torch.stack([same_column, feature, neighbor, pair], dim=1)
+    return (masks & pair.unsqueeze(1)) | eye
+
+
+def attention_bias(node: Tensor, parent: Tensor, column: Tensor) -> Tensor:
+    """Additive attention bias of the four mask kinds, built once per batch.
+
+    Args:
+        node, parent, column: ``int64[B, S]`` as in :func:`build_masks`.
+
+    Returns:
+        ``float32[B, 1, 4, S, S]``: 0 where :func:`build_masks` allows, :data:`NEG` elsewhere.
+        It broadcasts over head groups: a block views its scores ``[B, H, S, S]`` as
+        ``[B, H / 4, 4, S, S]``, so head ``h`` meets mask kind ``h % 4`` without a copy.
+    """
+    return torch.where(build_masks(node, parent, column), 0.0, NEG).unsqueeze(1)
 
 
 class TokenEmbedding(nn.Module):
@@ -65,6 +83,10 @@ class TokenEmbedding(nn.Module):
         freqs = torch.pow(2.0, torch.linspace(-2.0, 3.0, cfg.n_freqs))
         self.register_buffer("freqs", freqs, persistent=False)
         self.numeric = nn.Linear(4 + 4 * cfg.n_freqs, d)
+        # zero at init: a net warm-started from a checkpoint without it starts where it was
+        self.aux = nn.Linear(AUX_WIDTH, d)
+        nn.init.zeros_(self.aux.weight)
+        nn.init.zeros_(self.aux.bias)
         self.norm = nn.LayerNorm(d)
 
     def _name(self, ids: Tensor) -> Tensor:
@@ -88,6 +110,7 @@ class TokenEmbedding(nn.Module):
             + self.stype(t["stype"])
             + self.hop(t["hop"].clamp(0, self.max_hop))
             + self.numeric(numeric)
+            + self.aux(t["value_aux"])
         )
         return self.norm(x)
 
@@ -108,12 +131,20 @@ class MaskedBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, bias: Tensor) -> Tensor:
-        """``x``: ``float32[B, S, d]``; ``bias``: ``float32[B, H, S, S]`` (0 or -1e9)."""
+        """``x``: ``float32[B, S, d]``; ``bias``: ``float32[B, 1, 4, S, S]`` (0 or -1e9).
+
+        When exported to ONNX, the masked scores are lifted to ``row max - SOFTMAX_FLOOR``
+        before the softmax: their weight stays ~1e-26 (zero at float32 precision), but
+        onnxruntime's CPU softmax no longer meets subnormal floats, which made it ~8x slower.
+        """
         b, s, d = x.shape
         h = self.heads
         q, k, v = self.qkv(self.norm1(x)).reshape(b, s, 3, h, d // h).permute(2, 0, 3, 1, 4)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d // h) + bias
-        att = torch.softmax(scores, dim=-1) @ v
+        scores = (q * (1.0 / math.sqrt(d // h))) @ k.transpose(-1, -2)
+        scores = scores.view(b, h // len(MASK_KINDS), len(MASK_KINDS), s, s) + bias
+        if torch.onnx.is_in_onnx_export():
+            scores = torch.maximum(scores, scores.amax(dim=-1, keepdim=True) - SOFTMAX_FLOOR)
+        att = torch.softmax(scores, dim=-1).view(b, h, s, s) @ v
         x = x + self.out(att.transpose(1, 2).reshape(b, s, d))
         return x + self.ffn(self.norm2(x))
 
@@ -147,6 +178,7 @@ class RelationalEncoder(nn.Module):
         value_null: Tensor,
         rel_days: Tensor,
         rel_null: Tensor,
+        value_aux: Tensor,
     ) -> Tensor:
         """Encode B anchors; shapes and dtypes as in ``rfm_runtime.tokenize.TokenBatch``."""
         t = {
@@ -159,11 +191,10 @@ class RelationalEncoder(nn.Module):
             "value_null": value_null,
             "rel_days": rel_days,
             "rel_null": rel_null,
+            "value_aux": value_aux,
         }
         x = self.embed(t)
-        masks = build_masks(node_index, parent_index, column_index)
-        per_head = masks.repeat(1, self.cfg.n_heads // len(MASK_KINDS), 1, 1)
-        bias = (1.0 - per_head.to(torch.float32)) * NEG
+        bias = attention_bias(node_index, parent_index, column_index)
         for block in self.blocks:
             x = block(x, bias)
         x = self.norm(x)

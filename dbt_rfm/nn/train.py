@@ -199,16 +199,48 @@ def save_checkpoint(
     return path
 
 
+#: Parameters a checkpoint may lack: they start at zero, where they leave the net's output as
+#: it was without them (contract 1 checkpoints have no ``value_aux`` projection).
+NEUTRAL_PARAMS = ("embed.aux.",)
+
+
 def load_checkpoint(path: str | Path) -> tuple[RelationalEncoder, ICLHead, dict[str, Any]]:
-    """Inverse of :func:`save_checkpoint`: ``(encoder, head, meta)`` in eval mode."""
+    """Inverse of :func:`save_checkpoint` (also reads pretraining checkpoints):
+    ``(encoder, head, meta)`` in eval mode."""
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     cfg = NetConfig.from_dict(state["net_config"])
     encoder, head = RelationalEncoder(cfg), ICLHead(cfg)
-    encoder.load_state_dict(state["encoder"])
-    head.load_state_dict(state["head"])
+    load_weights(encoder, head, state, str(path))
     encoder.eval()
     head.eval()
     return encoder, head, dict(state.get("meta", {}))
+
+
+def load_weights(
+    encoder: RelationalEncoder, head: ICLHead, state: dict[str, Any], where: str
+) -> list[str]:
+    """Copy a checkpoint's ``encoder``/``head`` weights into a net of the same NetConfig.
+
+    Returns:
+        The parameters the checkpoint lacks (only :data:`NEUTRAL_PARAMS` may be missing;
+        they keep their zero initialisation).
+
+    Raises:
+        RfmError: on another NetConfig, unexpected weights or other missing weights.
+    """
+    if NetConfig.from_dict(state["net_config"]) != encoder.cfg:
+        raise RfmError(f"{where}: the checkpoint holds a net with another NetConfig")
+    missing: list[str] = []
+    for part, module in (("encoder", encoder), ("head", head)):
+        result = module.load_state_dict(state[part], strict=False)
+        bad = [k for k in result.missing_keys if not k.startswith(NEUTRAL_PARAMS)]
+        if result.unexpected_keys or bad:
+            raise RfmError(
+                f"{where}: {part} weights do not fit this net (unexpected "
+                f"{result.unexpected_keys}, missing {bad})"
+            )
+        missing += [f"{part}.{k}" for k in result.missing_keys]
+    return missing
 
 
 def build_net(cfg: NetConfig | None = None, seed: int = 0) -> tuple[RelationalEncoder, ICLHead]:

@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--config", default=None, help="JSON file with more PretrainConfig settings (flags win)"
     )
     p.add_argument(
+        "--init-from",
+        default=None,
+        help="warm start: begin a fresh run from this checkpoint's weights",
+    )
+    p.add_argument(
         "--no-real", action="store_true", help="synthetic databases only (no jaffle shop / TPC-H)"
     )
 
@@ -58,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             raw[key] = getattr(args, flag)
     if args.no_real:
         raw["real"] = False
+    if args.init_from:
+        raw["init_from"] = args.init_from
     config = PretrainConfig.from_dict(raw)
     result = run_pretrain(config, args.out, args.work_dir, resume=args.resume, echo=_echo)
     return 130 if result.interrupted else 0

@@ -41,6 +41,9 @@ class PretrainConfig:
         synth: SynthConfig overrides (e.g. smaller databases).
         net: NetConfig overrides.
         prep: PrepSettings overrides (targets per database, anchor pools).
+        init_from: a checkpoint (pretraining or fine-tuning) whose weights start a fresh run
+            (warm start: new optimiser, step 0; weights the checkpoint lacks, such as a new
+            input projection, start at zero). Ignored by ``--resume``.
     """
 
     steps: int = 1000
@@ -62,6 +65,7 @@ class PretrainConfig:
     synth: dict[str, Any] = field(default_factory=dict)
     net: dict[str, Any] = field(default_factory=dict)
     prep: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         for name in (

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dbt_rfm.nn.export import export_artifact
-from dbt_rfm.nn.train import build_net
+from dbt_rfm.nn.train import build_net, load_weights
 from dbt_rfm.pretrain import checkpoint
 from dbt_rfm.pretrain.config import PretrainConfig
 from dbt_rfm.pretrain.episode import episode_loss
@@ -93,6 +93,10 @@ def run_pretrain(
     else:
         (out / LOG).unlink(missing_ok=True)
         torch.manual_seed(config.seed)
+        if config.init_from:
+            blob = torch.load(config.init_from, map_location="cpu", weights_only=True)
+            fresh = load_weights(encoder, head, blob, config.init_from)
+            echo(f"pretrain: warm start from {config.init_from} (zero-initialised: {fresh})")
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     pool = DataPool(config, Path(work_dir), echo)
     heldout = pool.eval_groups()

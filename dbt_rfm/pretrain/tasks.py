@@ -14,7 +14,7 @@ pool of databases fits in memory; :meth:`PreparedTask.tokens` widens the rows as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,15 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, anchor_keys, time_us, tokenize
 
-from dbt_rfm.errors import RfmError
 from dbt_rfm.labels import add_interval
 from dbt_rfm.pql.target import Target
 from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.synth.db import SynthDB
 from dbt_rfm.synth.sql_labels import LabelDB
-from dbt_rfm.synth.targets import random_targets, target_anchors
+from dbt_rfm.synth.targets import random_targets, static_anchors, target_anchors
 
-_FLOATS = ("value_num", "value_null", "rel_days", "rel_null")
+_FLOATS = tuple(k for k, v in TokenBatch.input_dtypes().items() if v == "float32")
 
 
 @dataclass(frozen=True)
@@ -157,21 +156,35 @@ def prepare_task(
     tokenizer: TokenizerConfig,
     settings: PrepSettings,
 ) -> PreparedTask | None:
-    """One task (see the module docstring); None when too few anchors are labelled."""
+    """One task (see the module docstring); None when too few anchors are labelled.
+
+    Static targets: anchors are the entity's rows at their own time; context rows lie at or
+    before the target's split, query rows after it, and the target column is hidden from the
+    entity row (``TokenizerConfig.target_column``), as at scoring time.
+    """
     target = Target.from_dict(raw)
     if target.aggregate is None:
-        raise RfmError(f"target '{target.name}': pretraining supports aggregate targets only")
-    anchors = target_anchors(db, raw, rng, settings.max_entities)
-    labels = ldb.labels(target, anchors)
-    if labels.num_rows == 0:
-        return None
-    times = labels["anchor_time"].to_pylist()
-    t_query = max(times)
-    agg = target.aggregate
-    observed = [add_interval(t, agg.end, agg.unit) <= t_query for t in times]
-    is_q = np.array([t == t_query for t in times], dtype=bool)
-    ctx_rows = np.flatnonzero(np.array(observed, dtype=bool) & ~is_q)
-    q_rows = np.flatnonzero(is_q)
+        anchors = static_anchors(db, target.entity, rng, settings.max_entities * 10)
+        labels = ldb.labels(target, anchors)
+        if labels.num_rows == 0 or target.anchors.split is None:
+            return None
+        split = datetime.fromisoformat(target.anchors.split)
+        times = labels["anchor_time"].to_pylist()
+        is_q = np.array([t > split for t in times], dtype=bool)
+        ctx_rows, q_rows, t_query = np.flatnonzero(~is_q), np.flatnonzero(is_q), split
+        tokenizer = replace(tokenizer, target_column=target.static)
+    else:
+        anchors = target_anchors(db, raw, rng, settings.max_entities)
+        labels = ldb.labels(target, anchors)
+        if labels.num_rows == 0:
+            return None
+        times = labels["anchor_time"].to_pylist()
+        t_query = max(times)
+        agg = target.aggregate
+        observed = [add_interval(t, agg.end, agg.unit) <= t_query for t in times]
+        is_q = np.array([t == t_query for t in times], dtype=bool)
+        ctx_rows = np.flatnonzero(np.array(observed, dtype=bool) & ~is_q)
+        q_rows = np.flatnonzero(is_q)
     if len(ctx_rows) < settings.min_context or len(q_rows) < settings.min_query:
         return None
     ctx_rows = _subsample(rng, ctx_rows, settings.context_pool)

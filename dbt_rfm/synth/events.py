@@ -81,7 +81,7 @@ def simulate_rates(
     if not parents:
         return EventDraw(np.zeros(0, np.int64), np.zeros(0))
     parent = np.concatenate(parents).astype(np.int64)
-    day_f = np.concatenate(days) + rng.random(parent.size)
+    day_f = np.concatenate(days) + time_of_day(rng, parent.size)
     order = np.argsort(day_f, kind="stable")
     return EventDraw(parent[order], day_f[order])
 
@@ -127,13 +127,23 @@ def past_features(rng: np.random.Generator, group: np.ndarray, day: np.ndarray) 
     return np.column_stack([standardize(np.log1p(gap)), standardize(walk)])
 
 
+def time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Fractions of a day in [0, 1): a random daily profile per table (a busy hour of random
+    width over a uniform floor), so that the hour of an event can matter."""
+    peak, width = rng.uniform(0, 1), rng.uniform(0.03, 0.2)
+    busy = rng.random(n) < rng.uniform(0, 0.8)
+    return np.where(busy, np.mod(peak + width * rng.normal(size=n), 1.0), rng.random(n))
+
+
 def season_features(day: np.ndarray) -> np.ndarray:
-    """Yearly and weekly phase of each time. float64[E] days -> float64[E, 3]."""
+    """Yearly, weekly and daily phase of each time. float64[E] days -> float64[E, 5]."""
     return np.column_stack(
         [
             np.sin(2 * np.pi * day / 365.25),
             np.cos(2 * np.pi * day / 365.25),
             np.sin(2 * np.pi * day / 7),
+            np.sin(2 * np.pi * day),
+            np.cos(2 * np.pi * day),
         ]
     )
 

@@ -66,7 +66,12 @@ STYPE_WEIGHTS = {
     "text": 0.18,
 }
 #: Numerical value shapes: (name, data type).
-NUM_KINDS = (("gaussian", "double"), ("lognormal", "double"), ("count", "bigint"))
+NUM_KINDS = (
+    ("gaussian", "double"),
+    ("lognormal", "double"),
+    ("count", "bigint"),
+    ("offset", "double"),
+)
 
 
 @dataclass(frozen=True)

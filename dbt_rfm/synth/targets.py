@@ -1,9 +1,12 @@
 """Random predictive queries over a database, in the YAML target form of :mod:`dbt_rfm.pql`.
 
-Each target picks an entity table and a child table with a time column, a window of 7 to 90
-days, a task (binary, regression, multiclass, ranking) and an aggregate; casts sit at random
-quantiles of the labels on the target's own anchor spine, and a target is kept only when its
-labels are not degenerate (binary: 5% to 95% positives).
+Each aggregate target picks an entity table and a child table with a time column, a window of
+7 to 90 days, a task (binary, regression, multiclass, ranking) and an aggregate; casts sit at
+random quantiles of the labels on the target's own anchor spine, and a target is kept only
+when its labels are not degenerate (binary: 5% to 95% positives). A share
+(:data:`STATIC_SHARE`) are static targets instead: a value column of a table with a time
+column, predicted for each row at the row's own time (like "is this flight delayed"), with a
+time split.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from dbt_rfm.synth.db import SynthDB, row_keys
 from dbt_rfm.synth.sql_labels import LabelDB
 
 WINDOWS = (7, 14, 30, 60, 90)
+STATIC_SHARE = 0.25
+STATIC_STYPES = ("numerical", "boolean", "categorical")
 TASK_WEIGHTS = {"binary": 0.4, "regression": 0.3, "multiclass": 0.15, "ranking": 0.15}
 DAY = 86_400 * 10**6  # microseconds
 
@@ -108,8 +113,11 @@ def target_anchors(
 ) -> pa.Table:
     """Anchors of a target from its YAML spine ``{start, end, step, unit: days}``.
 
-    Times run from ``start`` by ``step`` days up to ``end`` (inclusive), as in the IR.
+    Times run from ``start`` by ``step`` days up to ``end`` (inclusive), as in the IR. A
+    static target's anchors are its entity's rows at their own time (:func:`static_anchors`).
     """
+    if "static" in target:
+        return static_anchors(db, str(target["entity"]), rng, max_entities)
     spine = target["anchors"]["spine"]
     if spine.get("unit", "days") != "days" or not spine.get("step"):
         raise RfmError(f"target '{target.get('name')}': in-process spines need a step in days")
@@ -135,16 +143,70 @@ def random_targets(db: SynthDB, rng: np.random.Generator, n: int) -> list[dict[s
     ]
     if not cands:
         return []
+    statics = [
+        (t.name, c.name, c.stype)
+        for t in db.spec.tables
+        if t.time_column is not None and db.tables[t.name].num_rows >= 100
+        for c in t.value_columns
+        if c.stype in STATIC_STYPES
+    ]
     out: list[dict[str, Any]] = []
     with LabelDB(db) as ldb:
         for _ in range(n * 15):
             if len(out) == n:
                 break
-            link = cands[int(rng.integers(len(cands)))]
-            target = _draw(ldb, rng, link, name=f"t{len(out)}")
+            name = f"t{len(out)}"
+            if statics and rng.random() < STATIC_SHARE:
+                target = _draw_static(ldb, rng, statics[int(rng.integers(len(statics)))], name)
+            else:
+                link = cands[int(rng.integers(len(cands)))]
+                target = _draw(ldb, rng, link, name=name)
             if target is not None:
                 out.append(target)
     return out
+
+
+def static_anchors(
+    db: SynthDB, entity: str, rng: np.random.Generator, max_rows: int | None = 2000
+) -> pa.Table:
+    """Anchors of a static target: rows of ``entity`` at their own time (a random subsample
+    of at most ``max_rows``), sorted by time then row order."""
+    spec = db.spec.table(entity)
+    if spec.time_column is None:
+        raise RfmError(f"static target on '{entity}': the model has no time column")
+    table = db.tables[entity]
+    times = pc.cast(table[spec.time_column], pa.int64()).to_numpy(zero_copy_only=False)
+    idx = np.arange(table.num_rows)
+    if max_rows is not None and idx.size > max_rows:
+        idx = np.sort(rng.choice(idx, size=max_rows, replace=False))
+    idx = idx[np.argsort(times[idx], kind="stable")]
+    keys = row_keys(table, spec.primary_key).take(pa.array(idx, pa.int64()))
+    at = pa.array(times[idx]).cast(pa.timestamp("us"))
+    return pa.table([keys, at], schema=ANCHORS)
+
+
+def _draw_static(
+    ldb: LabelDB, rng: np.random.Generator, pick: tuple[str, str, str], name: str
+) -> dict[str, Any] | None:
+    """A static target on column ``pick = (table, column, stype)``; split at a random
+    late quantile of the rows' times."""
+    table, column, stype = pick
+    anchors = static_anchors(ldb.db, table, rng)
+    times = pc.cast(anchors["anchor_time"], pa.int64()).to_numpy()
+    split = int(np.quantile(times, rng.uniform(0.7, 0.85)))
+    iso = str(np.datetime64(split, "us"))
+    target: dict[str, Any] = {"name": name, "entity": table, "static": column}
+    target["anchors"] = {"split": iso}
+    if stype == "categorical":
+        target["task"] = "multiclass"
+    elif stype == "boolean":
+        target |= {"task": "binary", "cast": {"op": "=", "value": True}}
+    else:
+        target["task"] = "binary" if rng.random() < 0.6 else "regression"
+    values = _label_values(ldb, target, anchors)
+    if len(values) < 30:
+        return None
+    return _finish(rng, target, values)
 
 
 def _draw(
@@ -224,7 +286,8 @@ def _label_values(ldb: LabelDB, target: dict[str, Any], anchors: pa.Table) -> np
     project's label SQL: float64 (binary, regression), str (multiclass) or list (ranking)."""
     task = target["task"]
     probe = dict(target)
-    if task == "binary" and target["aggregate"]["fn"] != "EXISTS":
+    fn = target["aggregate"]["fn"] if "aggregate" in target else None
+    if task == "binary" and fn != "EXISTS" and "cast" not in target:
         probe["task"] = "regression"  # the raw value; the cast is chosen from it
     labels = ldb.labels(probe, anchors)
     if task == "multiclass":
@@ -240,7 +303,8 @@ def _finish(
     rng: np.random.Generator, target: dict[str, Any], values: np.ndarray
 ) -> dict[str, Any] | None:
     """Add a cast (binary) and check that the labels vary enough; None when degenerate."""
-    task, fn = target["task"], target["aggregate"]["fn"]
+    task = target["task"]
+    fn = target["aggregate"]["fn"] if "aggregate" in target else None
     if task == "multiclass":
         _, counts = np.unique(values.astype(str), return_counts=True)
         return target if counts.size > 1 and counts.max() <= 0.9 * counts.sum() else None
@@ -250,7 +314,7 @@ def _finish(
     if task == "regression":
         _, counts = np.unique(x, return_counts=True)
         return target if counts.size > 1 and counts.max() <= 0.95 * x.size else None
-    if fn == "EXISTS":
+    if fn == "EXISTS" or "cast" in target:  # labels already 0/1
         return target if 0.05 <= x.mean() <= 0.95 else None
     q = float(np.quantile(x, rng.uniform(0.2, 0.8)))
     q = int(q) if float(q).is_integer() else round(q, 4)

@@ -112,6 +112,9 @@ def _numerical(rng: np.random.Generator, kind: str, s: np.ndarray) -> pa.Array:
         return pa.array(rng.poisson(lam).astype(np.int64), pa.int64())
     if kind == "lognormal":
         v = np.exp(rng.uniform(0, 5) + rng.uniform(0.3, 1.2) * s)
+    elif kind == "offset":  # large level, small spread: build years, pressures, prices
+        level = np.exp(rng.uniform(3, 9))
+        v = level + level * np.exp(rng.uniform(-7, -2)) * s
     else:
         v = rng.normal(0, 50) + np.exp(rng.uniform(-2, 4.5)) * s
     return pa.array(np.round(v, 2), pa.float64())

@@ -50,7 +50,8 @@
 
 {#- For each frontier node (entity_id, anchor_time, fk): n_visible, the number of its children
     with row_time <= anchor_time (= the largest asc_rank among them); nodes with none are left
-    out. `children` has (fk, row_time, asc_rank), asc_rank counting from the oldest child. -#}
+    out. `children` has (fk, row_time, asc_rank, next_time), asc_rank counting from the oldest
+    child, next_time the time of the next child in that order (null for the newest). -#}
 {% macro _rfm_sampling_visible(frontier, children) -%}
   {{ return(adapter.dispatch('_rfm_sampling_visible', 'dbt_rfm')(frontier, children)) }}
 {%- endmacro %}
@@ -79,9 +80,11 @@
     where is_frontier = 1 and n_visible is not null
 {%- endmacro %}
 
-{#- DuckDB: an ASOF join finds the newest visible child time of each frontier node directly
-    (about 25% faster on the demo than the running max). Var dbt_rfm:portable_sql = true
-    renders the portable SQL instead (the tests check both against the in-process sampler). -#}
+{#- DuckDB: an ASOF join finds the newest visible child of each frontier node directly (about
+    25% faster on the demo than the running max); it probes only the last child of each run of
+    equal times (next_time differs), whose asc_rank counts the ties too. Var
+    dbt_rfm:portable_sql = true renders the portable SQL instead (the tests check both against
+    the in-process sampler). -#}
 {% macro duckdb___rfm_sampling_visible(frontier, children) -%}
   {%- if var('dbt_rfm:portable_sql', false) -%}
     {{ return(dbt_rfm.default___rfm_sampling_visible(frontier, children)) }}
@@ -89,8 +92,8 @@
     select f.entity_id, f.anchor_time, f.fk, c.n_visible
     from {{ frontier }} as f
     asof inner join (
-        select fk, row_time, max(asc_rank) as n_visible
+        select fk, row_time, asc_rank as n_visible
         from {{ children }}
-        group by fk, row_time
+        where next_time is null or next_time > row_time
     ) as c on c.fk = f.fk and c.row_time <= f.anchor_time
 {%- endmacro %}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
+from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
@@ -26,7 +27,7 @@ from rfm_runtime.ranking import (
 from rfm_runtime.schema import CELLS, PREDICTIONS, embeddings_schema
 from rfm_runtime.session import RfmSession
 from rfm_runtime.token_stream import TokenChunk, iter_token_batches
-from rfm_runtime.tokenize import AnchorKey, TokenizerConfig, anchor_keys, tokenize
+from rfm_runtime.tokenize import AnchorKey, TokenBatch, TokenizerConfig, anchor_keys, tokenize
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -37,6 +38,7 @@ def encode_context(
     context_labels: pa.Table,
     task: str,
     config: TokenizerConfig,
+    cache: EmbeddingCache | None = None,
 ) -> tuple[np.ndarray, ContextLabels | RankingLabels]:
     """Embed the labelled context anchors once.
 
@@ -48,6 +50,7 @@ def encode_context(
             lists of items (or 0/1 relevance of (entity, candidate) anchors).
         task: the target's task type.
         config: tokenizer settings.
+        cache: embeddings computed earlier in this run (other targets), reused and extended.
 
     Returns:
         ``(float32[M, d] embeddings of the kept rows, their labels)`` in label-table order.
@@ -74,15 +77,19 @@ def encode_context(
     wanted = {k for k, kept in zip(keys, labels.keep.tolist(), strict=True) if kept}
     found: dict[AnchorKey, np.ndarray] = {}
     for chunk in iter_token_batches(context_cells, config):
-        rows = [i for i, k in enumerate(anchor_keys(chunk.anchors)) if k in wanted]
+        chunk_keys = anchor_keys(chunk.anchors)
+        rows = [i for i, k in enumerate(chunk_keys) if k in wanted]
         if rows:
-            emb = session.encode(chunk.tokens.take(np.array(rows)))
-            chunk_keys = anchor_keys(chunk.anchors)
-            found.update({chunk_keys[i]: e for i, e in zip(rows, emb, strict=True)})
+            tokens = (
+                chunk.tokens if len(rows) == len(chunk_keys) else chunk.tokens.take(np.array(rows))
+            )
+            row_keys = [chunk_keys[i] for i in rows]
+            emb = _encode(session, tokens, row_keys, config, cache)
+            found.update(zip(row_keys, emb, strict=True))
     missing = [k for k in dict.fromkeys(keys) if k in wanted and k not in found]
     for start in range(0, len(missing), config.batch_size):
         part = missing[start : start + config.batch_size]
-        emb = session.encode(tokenize(CELLS.empty_table(), part, config))
+        emb = _encode(session, tokenize(CELLS.empty_table(), part, config), part, config, cache)
         found.update(zip(part, emb, strict=True))
     kept_keys = [k for k, kept in zip(keys, labels.keep.tolist(), strict=True) if kept]
     context = np.stack([found[k] for k in kept_keys]).astype(np.float32)
@@ -105,6 +112,7 @@ def score(
     dbt_invocation_id: str | None = None,
     progress: ProgressCallback | None = None,
     echo: bool = False,
+    cache: EmbeddingCache | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Predict ``target_name`` for every query anchor, streaming.
 
@@ -125,16 +133,18 @@ def score(
         dbt_invocation_id: written into every row.
         progress: called with a :class:`Progress` every ~10 s and at the end.
         echo: also print progress lines (dbt shows a Python model's prints).
+        cache: embeddings shared by the targets of one run: anchors another target already
+            encoded (same hidden columns) are not encoded again.
 
     Yields:
         Record batches in schema ``PREDICTIONS``, one row per query anchor.
     """
     config = session.tokenizer_config(batch_size, target_column)
-    context, labels = encode_context(session, context_cells, context_labels, task, config)
+    context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
-        query = session.encode(chunk.tokens)
+        query = _encode(session, chunk.tokens, anchor_keys(chunk.anchors), config, cache)
         if isinstance(labels, RankingLabels):
             decoded = decode_ranking(
                 labels, rank_scores(session.class_probs, query, context, labels), top_k
@@ -155,13 +165,14 @@ def embed(
     target_column: str | tuple[str, ...] | None = None,
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Anchor embeddings, streaming, in schema ``embeddings_schema(d)`` (args as :func:`score`)."""
     config = session.tokenizer_config(batch_size, target_column)
     schema = embeddings_schema(session.embedding_dim)
     tracker = ProgressTracker(f"embedding {target_name}", None, progress)
     for chunk in iter_token_batches(cells, config, anchors=anchors):
-        emb = session.encode(chunk.tokens).astype(np.float32)
+        emb = _encode(session, chunk.tokens, anchor_keys(chunk.anchors), config, cache)
         b = len(emb)
         flat = pa.array(emb.reshape(-1), pa.float32())
         yield pa.record_batch(
@@ -181,6 +192,19 @@ def embed(
 def as_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
     """Wrap a batch generator as a reader (what a dbt-duckdb Python model returns to stream)."""
     return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def _encode(
+    session: RfmSession,
+    tokens: TokenBatch,
+    keys: list[AnchorKey],
+    config: TokenizerConfig,
+    cache: EmbeddingCache | None,
+) -> np.ndarray:
+    """``float32[B, d]`` embeddings, through the cache when there is one."""
+    if cache is None:
+        return session.encode(tokens)
+    return cache.encode(session, tokens, keys, config)
 
 
 def _predictions(

@@ -8,7 +8,8 @@ import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.hashing import hash_array
-from rfm_runtime.tokenize import STYPE_IDS, TokenBatch, TokenizerConfig, signed_log1p
+from rfm_runtime.tokenize import STYPE_IDS, TokenBatch, TokenizerConfig, signed_log1p, time_us
+from rfm_runtime.value_features import FOURIER_WIDTH, calendar, fourier
 
 _SEP = "\x1f"
 
@@ -82,11 +83,32 @@ def fill_tokens(
     enc = np.where(is_text | num_null, 0.0, enc)
     batch.value_num[r, pos] = enc
     batch.value_null[r, pos] = np.where(is_text, text_null, num_null)
+    _fill_aux(batch, cells, r, pos, stype, num, num_null)
 
     rel = _np(cells.column("rel_days").fill_null(np.nan), np.float64)
     rel_null = ~np.isfinite(rel)
     batch.rel_days[r, pos] = np.where(rel_null, 0.0, signed_log1p(np.where(rel_null, 0.0, rel)))
     batch.rel_null[r, pos] = rel_null
+
+
+def _fill_aux(
+    batch: TokenBatch,
+    cells: pa.Table,
+    r: np.ndarray,
+    pos: np.ndarray,
+    stype: np.ndarray,
+    num: np.ndarray,
+    num_null: np.ndarray,
+) -> None:
+    """Fourier features of numbers; calendar features of timestamps (anchor time + days)."""
+    is_num = (stype == STYPE_IDS["numerical"]) & ~num_null
+    if is_num.any():
+        batch.value_aux[r[is_num], pos[is_num], :FOURIER_WIDTH] = fourier(num[is_num])
+    is_ts = (stype == STYPE_IDS["timestamp"]) & ~num_null
+    if is_ts.any():
+        anchor_us = time_us(cells.column("anchor_time"))[is_ts]
+        at = anchor_us + num[is_ts] * 86_400_000_000
+        batch.value_aux[r[is_ts], pos[is_ts], FOURIER_WIDTH:] = calendar(at)
 
 
 def _anchor_table_names(

@@ -6,7 +6,9 @@ has no cells still has a token to read out.
 
 Value encodings need no statistics: numbers ``sign(x) * log1p(|x|)``; timestamps (already days
 relative to the anchor) the same; booleans ``+1 / -1``; categorical and text values through
-stable hashed buckets (:mod:`rfm_runtime.hashing`); a null flag for every value.
+stable hashed buckets (:mod:`rfm_runtime.hashing`); a null flag for every value. Numbers also
+get Fourier features of the raw value, and timestamps (and the anchor token, with the anchor
+time) calendar features (:mod:`rfm_runtime.value_features`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.schema import CELLS
+from rfm_runtime.value_features import AUX_WIDTH, CALENDAR_WIDTH, calendar
 
 #: Token stypes; 0 is padding.
 STYPE_IDS: dict[str, int] = {
@@ -104,6 +107,8 @@ class TokenBatch:
         value_null: ``float32[B, S]`` 1 where the cell's value is null.
         rel_days: ``float32[B, S]`` ``sign(d) * log1p(|d|)`` of the row's time minus anchor time.
         rel_null: ``float32[B, S]`` 1 where the row has no time (static table).
+        value_aux: ``float32[B, S, AUX_WIDTH]`` Fourier features of raw numbers and calendar
+            features of timestamps and of the anchor time (:mod:`rfm_runtime.value_features`).
     """
 
     stype: np.ndarray
@@ -118,6 +123,7 @@ class TokenBatch:
     value_null: np.ndarray
     rel_days: np.ndarray
     rel_null: np.ndarray
+    value_aux: np.ndarray
 
     @property
     def num_anchors(self) -> int:
@@ -154,7 +160,7 @@ class TokenBatch:
         return TokenBatch(**{n: np.concatenate([getattr(b, n) for b in batches]) for n in names})
 
 
-_FLOAT_FIELDS = ("value_num", "value_null", "rel_days", "rel_null")
+_FLOAT_FIELDS = ("value_num", "value_null", "rel_days", "rel_null", "value_aux")
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -170,9 +176,10 @@ def empty_batch(num_anchors: int, config: TokenizerConfig) -> TokenBatch:
     ints["column_index"] = np.full((b, s), -1, np.int64)
     names = {n: np.zeros((b, s, config.name_slots), np.int64) for n in ("table_name_ids",)}
     names["column_name_ids"] = np.zeros((b, s, config.name_slots), np.int64)
-    floats = {n: np.zeros((b, s), np.float32) for n in _FLOAT_FIELDS}
+    floats = {n: np.zeros((b, s), np.float32) for n in _FLOAT_FIELDS if n != "value_aux"}
     vals = np.zeros((b, s, config.value_hashes), np.int64)
-    return TokenBatch(**ints, **names, **floats, value_ids=vals)
+    aux = np.zeros((b, s, AUX_WIDTH), np.float32)
+    return TokenBatch(**ints, **names, **floats, value_ids=vals, value_aux=aux)
 
 
 def anchor_keys(anchors: pa.Table | pa.RecordBatch) -> list[AnchorKey]:
@@ -272,6 +279,9 @@ def tokenize_table(
     batch = empty_batch(len(out_keys), config)
     if n:
         fill_tokens(batch, table, row, config)
+    if out_keys:
+        times = np.array([k[1] for k in out_keys], np.int64)
+        batch.value_aux[:, 0, -CALENDAR_WIDTH:] = calendar(times)
     batch.stype[:, 0] = STYPE_IDS["anchor"]
     batch.node_index[:, 0] = 0
     batch.column_index[:, 0] = 0

@@ -1,0 +1,131 @@
+"""rfm_predictions over DuckDB: targets sharing anchors encode them once, with the same scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+duckdb = pytest.importorskip("duckdb")
+pytest.importorskip("torch")
+
+from rfm_synthetic import T0, anchors_of, export_small, make_cells  # noqa: E402
+
+from dbt_rfm import scoring  # noqa: E402
+from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
+
+N_CTX, N_QUERY = 40, 12
+NAMES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
+READ_CELLS = scoring._Reads.cells
+
+
+def _anchor_table(target: str, keys: list, role: str) -> pa.Table:
+    return pa.table(
+        {
+            "target_name": [target] * len(keys),
+            "entity_id": [k[0] for k in keys],
+            "anchor_time": pa.array([k[1] for k in keys], pa.timestamp("us")),
+            "role": [role] * len(keys),
+        }
+    )
+
+
+def _warehouse(path, targets: list[tuple[str, str]]) -> None:
+    """Every target shares the same context and query anchors (and so their cells)."""
+    cells, labels = make_cells(N_CTX + N_QUERY, seed=8)
+    keys = anchors_of(cells)
+    query_ids = {k[0] for k in keys[N_CTX:]}
+    late = pa.array(
+        [
+            T0 + dt.timedelta(days=30) if e in query_ids else T0
+            for e in cells["entity_id"].to_pylist()
+        ],
+        pa.timestamp("us"),
+    )
+    cells = cells.set_column(cells.schema.get_field_index("anchor_time"), "anchor_time", late)
+    keys = anchors_of(cells)
+    ctx_keys, q_keys = keys[:N_CTX], keys[N_CTX:]
+    anchors = pa.concat_tables(
+        [_anchor_table(t, ctx_keys, "context") for t, _ in targets]
+        + [_anchor_table(t, q_keys, "query") for t, _ in targets]
+    )
+    values = {"binary": labels[:N_CTX].astype(float), "regression": np.arange(N_CTX) % 7.0}
+    lab = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "target_name": [t] * N_CTX,
+                    "entity_id": [k[0] for k in ctx_keys],
+                    "anchor_time": pa.array([k[1] for k in ctx_keys], pa.timestamp("us")),
+                    "label": pa.array(values[task]),
+                    "label_class": pa.array([None] * N_CTX, pa.string()),
+                    "label_items": pa.array([None] * N_CTX, pa.list_(pa.string())),
+                }
+            )
+            for t, task in targets
+        ]
+    )
+    rows = ", ".join(f"('{t}', '{task}', null::varchar, null::integer)" for t, task in targets)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "create table rfm_targets as select * from (values "
+            f"{rows}) as v(target_name, task, target_column, top_k)"
+        )
+        for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells)):
+            con.register("src", table)
+            con.execute(f"create table {name} as select * from src")
+            con.unregister("src")
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("art") / "small"
+    export_small(prefix, seed=4)
+    return prefix
+
+
+def _score(path, artifact, monkeypatch) -> tuple[pa.Table, list]:
+    reads: list[tuple[str, tuple[str, ...]]] = []
+
+    def spy(self, t, roles):
+        reads.append((t.name, tuple(roles)))
+        return READ_CELLS(self, t, roles)
+
+    monkeypatch.setattr(scoring._Reads, "cells", spy)
+    with duckdb.connect(str(path), read_only=True) as con:
+        inputs = ScoringInputs(*(con.table(n) for n in NAMES))
+        out = predictions(con, inputs, settings={"artifact": str(artifact)}).read_all()
+    return out, reads
+
+
+def test_second_target_reads_no_cells_and_scores_as_alone(tmp_path, artifact, monkeypatch):
+    both = tmp_path / "both.duckdb"
+    _warehouse(both, [("a_binary", "binary"), ("b_regression", "regression")])
+    alone = tmp_path / "alone.duckdb"
+    _warehouse(alone, [("b_regression", "regression")])
+    got, reads = _score(both, artifact, monkeypatch)
+    want, _ = _score(alone, artifact, monkeypatch)
+    assert reads == [("a_binary", ("context", "query"))]  # one query for both roles
+    assert got.num_rows == 2 * N_QUERY
+    mine = got.filter(pa.compute.equal(got["target_name"], "b_regression"))
+    assert mine["entity_id"].to_pylist() == want["entity_id"].to_pylist()
+    np.testing.assert_allclose(
+        np.array(mine["prediction"].to_pylist(), float),
+        np.array(want["prediction"].to_pylist(), float),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("roles", "chunk"), [(["context"] * 5 + ["query"] * 4, 3), (["query"] * 4, 2), ([], 1)]
+)
+def test_one_stream_splits_into_roles_across_batch_edges(roles: list[str], chunk: int) -> None:
+    table = pa.table({"x": list(range(len(roles))), scoring._ROLE: pa.array(roles, pa.string())})
+    streams = scoring._RoleStreams(iter(table.to_batches(max_chunksize=chunk)))
+    got = {r: pa.Table.from_batches(list(streams.role(r)), pa.schema([("x", pa.int64())]))
+           for r in ("context", "query")}  # fmt: skip
+    for role, part in got.items():
+        assert part.column_names == ["x"]
+        assert part["x"].to_pylist() == [i for i, r in enumerate(roles) if r == role]
