@@ -179,3 +179,41 @@ def test_finetuned_arm_trains_and_scores(tmp_path: Path, monkeypatch: pytest.Mon
     assert out.params["steps"] <= 4 and out.params["coverage"] == 1.0
     assert len(out.test) == 9 and np.isfinite(out.test).all()
     assert out.seconds["train"] > 0
+
+
+def test_rolling_context_only_reads_labels_closed_by_each_query_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.accuracy import ours_rolling
+
+    export_small(tmp_path / "net")
+    monkeypatch.setenv("RFM_BENCH_ARTIFACT", str(tmp_path / "net"))
+    con, spec = _tiny_graph()
+    monkeypatch.setattr(ours, "declared_graph", lambda: spec)
+    seen: list[tuple[datetime, list[datetime]]] = []
+    real = ours_rolling.score_queries
+
+    def spy(session, ctx, c_cells, context, q_cells):  # type: ignore[no-untyped-def]
+        (t,) = set(q_cells.column("anchor_time").to_pylist())
+        seen.append((t, context.column("anchor_time").to_pylist()))
+        return real(session, ctx, c_cells, context, q_cells)
+
+    monkeypatch.setattr(ours_rolling, "score_queries", spy)
+    label = [i % 2 == 0 for i in range(9)]
+    train = _anchors(30, 3, [i % 2 == 0 for i in range(30)])
+    val = _anchors(9, 1, label).set_column(
+        1, "anchor_time", pa.array([T0 + timedelta(days=30)] * 9, pa.timestamp("us"))
+    )
+    test = _anchors(9, 1, label).set_column(
+        1, "anchor_time", pa.array([T0 + timedelta(days=40)] * 9, pa.timestamp("us"))
+    )
+    ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS["plane_delay_7d"], train, val, test))
+    out = ours_rolling.Rolling().run(ctx)
+    assert out.params["coverage"] == 1.0 and out.params["query_times"] == 2
+    window = TASKS["plane_delay_7d"].window
+    assert window is not None
+    for t, times in seen:
+        assert times and all(c + window <= t for c in times), t
+    by_time = dict(seen)
+    assert T0 + timedelta(days=30) in by_time[T0 + timedelta(days=40)]  # val labels, closed
+    assert T0 + timedelta(days=30) not in by_time[T0 + timedelta(days=30)]

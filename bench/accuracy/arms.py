@@ -43,6 +43,7 @@ class ArmContext:
     splits: TaskSplits
     windows: tuple[Any, ...] = DEFAULT_WINDOWS
     cache: dict[str, Any] = field(default_factory=dict)
+    full_splits: TaskSplits | None = None  # before ``--max-eval`` subsampling
 
 
 @dataclass(frozen=True)

@@ -102,21 +102,33 @@ def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, 
     Binary: P(label); regression: the predicted value; ranking: ``RANK_K`` ids (padded with
     the most popular training ids). Rows without a prediction get the constant arm's value.
     """
+    queries = pa.concat_tables([prep.cells["val"], prep.cells["test"]])
+    found = score_queries(session, ctx, prep.cells["context"], prep.context, queries)
+    return assemble(ctx, found)
+
+
+def score_queries(
+    session: RfmSession,
+    ctx: ArmContext,
+    context_cells: pa.Table,
+    context: pa.Table,
+    query_cells: pa.Table,
+) -> dict[tuple[str, int], Any]:
+    """Score a stream of query cells against one labelled context; prediction by anchor key
+    (binary: P(label); regression: the value; ranking: the ranked ids)."""
     task = ctx.splits.task
-    ctx_labels = prep.context
     kind = task.kind
     if kind == "binary":
-        ctx_labels = ctx_labels.set_column(
-            2, "label", ctx_labels.column("label").cast(pa.int64()).cast(pa.float64())
+        context = context.set_column(
+            2, "label", context.column("label").cast(pa.int64()).cast(pa.float64())
         )
-    queries = pa.concat_tables([prep.cells["val"], prep.cells["test"]])
     preds = pa.Table.from_batches(
         list(
             score(
                 session,
-                _batches(prep.cells["context"]),
-                ctx_labels,
-                _batches(queries),
+                _batches(context_cells),
+                context,
+                _batches(query_cells),
                 kind,
                 task.name,
                 target_column=TARGET_COLUMNS.get(task.name),
@@ -126,9 +138,6 @@ def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, 
         )
     )
     keys = anchor_keys(preds)
-    y_train = labels(ctx.splits.train, kind)
-    popular = _popular(y_train) if kind == "ranking" else []
-    fallback = 0.0 if kind == "ranking" else float(np.mean(y_train))
     found: dict[tuple[str, int], Any] = {}
     if kind == "ranking":
         for k, s in zip(keys, preds.column("class_scores").to_pylist(), strict=True):
@@ -138,6 +147,16 @@ def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, 
         for k, v in zip(keys, preds.column(col).to_pylist(), strict=True):
             if v is not None and not np.isnan(v):
                 found[k] = float(v)
+    return found
+
+
+def assemble(ctx: ArmContext, found: dict[tuple[str, int], Any]) -> tuple[Any, Any, float]:
+    """Val and test predictions in split order from predictions by anchor key, the constant
+    arm's value where one is missing; and the share of rows that had a prediction."""
+    kind = ctx.splits.task.kind
+    y_train = labels(ctx.splits.train, kind)
+    popular = _popular(y_train) if kind == "ranking" else []
+    fallback = 0.0 if kind == "ranking" else float(np.mean(y_train))
     out: list[Any] = []
     hits = 0
     for split in ("val", "test"):

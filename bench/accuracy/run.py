@@ -30,12 +30,16 @@ from bench.accuracy.graph import flights_graph
 from bench.accuracy.metrics import auroc, mae, map_at_k
 from bench.accuracy.ours import ZeroShot
 from bench.accuracy.ours_finetune import Finetuned
+from bench.accuracy.ours_rolling import Rolling
 from bench.accuracy.subsample import subsample_eval
 from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
 from dbt_rfm.errors import RfmError, did_you_mean
 
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
-ARMS: dict[str, Any] = {**BASELINES, **{a.name: a for a in (ZeroShot(), Finetuned())}}
+ARMS: dict[str, Any] = {
+    **BASELINES,
+    **{a.name: a for a in (ZeroShot(), Rolling(), Finetuned())},
+}
 
 
 def evaluate(kind: str, y: Any, pred: Any) -> float:
@@ -62,7 +66,7 @@ def run(
     for name in task_names:
         task = get_task(name)
         t0 = time.perf_counter()
-        splits = build_splits(con, task, protocol)
+        full = splits = build_splits(con, task, protocol)
         if max_eval:
             splits = subsample_eval(splits, max_eval, protocol.seed)
         sizes = splits.sizes()
@@ -73,10 +77,12 @@ def run(
             "sizes": sizes,
             "labels_seconds": round(time.perf_counter() - t0, 3),
         }
-        ctx = ArmContext(con, graph, splits)
+        ctx = ArmContext(con, graph, splits, full_splits=full)
         for arm_name in arm_names:
             arm = ARMS[arm_name]
-            if not arm.supports(task.kind):
+            if not arm.supports(task.kind) or (
+                getattr(arm, "temporal_only", False) and task.window is None
+            ):
                 continue
             out = arm.run(ctx)
             row = {

@@ -1,0 +1,83 @@
+"""Zero-shot with a rolling context: the freshest labels known at each query time.
+
+``ours_zero_shot`` takes its context from the training split only, the information the
+LightGBM arms train on. Scoring in dbt does what in-context learning is for instead: the
+context of a scoring run is the most recent anchors whose label window has closed by the
+scoring time (``rfm_anchor_sql``: ``anchor_time + window <= scoring time``). This arm does the
+same per query time ``t``: context = at most ``MAX_CONTEXT`` labelled anchors of any split
+with ``anchor_time + window <= t``, the most recent first. No label it reads ends after ``t``
+(the ``previous_label`` arm reads the same kind of label: the one at ``t - window``), but it
+sees later labels than the training split, so it is reported as its own arm. Temporal tasks
+only (a static task's context has no window that closes).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rfm_runtime.session import RfmSession
+
+from bench.accuracy.arms import ArmContext, ArmResult
+from bench.accuracy.ours import (
+    MAX_CONTEXT,
+    artifact_path,
+    assemble,
+    context_rows,
+    prepare,
+    score_queries,
+)
+from dbt_rfm.sampling import GraphIndex, cells, sample
+
+
+class Rolling:
+    """In-context learning only; per query time, the freshest fully observed context."""
+
+    name = "ours_zero_shot_rolling"
+    temporal_only = True
+
+    def supports(self, kind: str) -> bool:  # noqa: D102
+        return kind in ("binary", "regression", "ranking")
+
+    def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
+        task = ctx.splits.task
+        if task.window is None:
+            raise ValueError(f"{self.name}: task '{task.name}' is static (no label window)")
+        prep = prepare(ctx)
+        session = RfmSession.open(artifact_path())
+        full = ctx.full_splits or ctx.splits
+        pool = pa.concat_tables([full.train, full.val, full.test])
+        pool_end = pc.add(pool.column("anchor_time"), pa.scalar(task.window))
+        queries = pa.concat_tables([ctx.splits.val, ctx.splits.test])
+        features = score_s = 0.0
+        found: dict[tuple[str, int], Any] = {}
+        sizes = []
+        for t in sorted(set(queries.column("anchor_time").to_pylist())):
+            t0 = time.perf_counter()
+            known = pool.filter(pc.less_equal(pool_end, pa.scalar(t, pool_end.type)))
+            context = known.take(pa.array(context_rows(known, MAX_CONTEXT)))
+            at_t = queries.filter(pc.equal(queries.column("anchor_time"), pa.scalar(t)))
+            c_cells, q_cells = (_cells(prep.index, a, task.entity_table) for a in (context, at_t))
+            t1 = time.perf_counter()
+            found |= score_queries(session, ctx, c_cells, context, q_cells)
+            features += t1 - t0
+            score_s += time.perf_counter() - t1
+            sizes.append(context.num_rows)
+        val, test, covered = assemble(ctx, found)
+        params = {
+            "artifact": str(artifact_path()),
+            "model_version": session.model_version,
+            "context_per_time": int(np.median(sizes)),
+            "query_times": len(sizes),
+            "coverage": round(covered, 4),
+        }
+        seconds = {"features": features, "train": 0.0, "score": score_s}
+        return ArmResult(val, test, seconds, params)
+
+
+def _cells(index: GraphIndex, anchors: pa.Table, entity: str) -> pa.Table:
+    keys = anchors.select(["entity_id", "anchor_time"])
+    return cells(index, None, sample(index, None, keys, entity=entity))
