@@ -71,3 +71,15 @@ def test_tokenizer_fills_value_aux_by_stype() -> None:
     for col in ("flag", "kind", "gone"):
         assert (aux[by_col[col]] == 0).all(), col
     assert (aux[6:] == 0).all()  # padding
+
+
+def test_anchor_token_names_the_static_target_column() -> None:
+    from rfm_runtime.hashing import name_ids
+
+    cells = _cells([{"column_name": "dep_delay", "stype": "numerical", "num_value": 9.0}])
+    plain = tokenize(cells, None, TokenizerConfig(seq_len=8))
+    assert (plain.column_name_ids[0, 0] == 0).all()
+    cfg = TokenizerConfig(seq_len=8, target_column=("dep_delay", "cancelled"))
+    hidden = tokenize(cells, None, cfg)
+    assert tuple(hidden.column_name_ids[0, 0]) == name_ids("dep_delay", 1024, 4)
+    assert (hidden.stype[0, 1:] == 0).all()  # the target cell itself is gone

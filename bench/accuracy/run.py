@@ -177,5 +177,35 @@ def main(argv: list[str] | None = None) -> int:
         doc = merge(json.loads(args.out.read_text()), doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(markdown(doc))
     print(f"total {doc['total_seconds']}s; wrote {args.out}")
     return 0
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The results of ``doc`` (every task and arm in it) as a markdown table for the README."""
+    order = {a: i for i, a in enumerate(ARMS)}
+    tasks = list(doc.get("tasks", {}))
+    rows = sorted(
+        doc["results"],
+        key=lambda r: (tasks.index(r["task"]) if r["task"] in tasks else 99, order[r["arm"]]),
+    )
+    lines = [
+        "| task | metric | arm | test | val | features s | train s | score s | notes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        s, p = r["seconds"], r.get("params", {})
+        notes = ""
+        if "best_step" in p:
+            notes = (
+                f"steps {p['steps']}, kept step {p['best_step']}, trained on {p.get('trained_on')}"
+            )
+        elif "context_per_time" in p:
+            notes = f"context {p['context_per_time']} per query time"
+        lines.append(
+            f"| {r['task']} | {r['metric']} | {r['arm']} | {r['value']:.4f} | "
+            f"{r['val_value']:.4f} | {s['features']:.1f} | {s['train']:.1f} | {s['score']:.1f} | "
+            f"{notes} |"
+        )
+    return "\n".join(lines)

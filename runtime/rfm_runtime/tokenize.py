@@ -2,7 +2,9 @@
 
 The same code feeds training and serving, so there is no train/serve skew. Every anchor gets
 one extra *anchor token* at position 0 (stype ``anchor``, node 0): an anchor whose entity row
-has no cells still has a token to read out.
+has no cells still has a token to read out. It carries the entity table's name, the anchor
+time's calendar features and, for a static target, the target column's name (the column it
+hides), so the net knows which column of the entity's own table it is asked about.
 
 Value encodings need no statistics: numbers ``sign(x) * log1p(|x|)``; timestamps (already days
 relative to the anchor) the same; booleans ``+1 / -1``; categorical and text values through
@@ -22,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
+from rfm_runtime.hashing import name_ids
 from rfm_runtime.schema import CELLS
 from rfm_runtime.value_features import AUX_WIDTH, CALENDAR_WIDTH, calendar
 
@@ -282,6 +285,9 @@ def tokenize_table(
     if out_keys:
         times = np.array([k[1] for k in out_keys], np.int64)
         batch.value_aux[:, 0, -CALENDAR_WIDTH:] = calendar(times)
+    if config.hidden_columns:  # a static target: the anchor token names the column to predict
+        target = config.hidden_columns[0]
+        batch.column_name_ids[:, 0] = name_ids(target, config.name_buckets, config.name_slots)
     batch.stype[:, 0] = STYPE_IDS["anchor"]
     batch.node_index[:, 0] = 0
     batch.column_index[:, 0] = 0
