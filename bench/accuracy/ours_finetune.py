@@ -33,11 +33,8 @@ from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
 from dbt_rfm.sampling import cells, sample
 
-#: Budget for 2 CPU cores: 128 labelled queries per step (AUROC gains of a few points are
-#: small loss changes, so small query batches are mostly noise), at most 300 steps.
-CONFIG = FinetuneConfig(
-    max_steps=300, eval_every=30, patience=4, query_size=128, val_queries=512, lr=1e-3, threads=2
-)
+#: At most 300 steps of 128 labelled queries (FinetuneConfig's defaults; docs/finetuning.md).
+CONFIG = FinetuneConfig(max_steps=300, eval_every=30, patience=4, threads=2)
 #: Training anchors fine-tuning sees (the most recent, as for the context).
 FT_TRAIN = 8000
 

@@ -32,12 +32,12 @@ class FinetuneConfig:
     eval_every: int = 25
     patience: int = 4
     val_fraction: float = 0.2
-    lr: float = 3e-4
+    lr: float = 1e-3
     weight_decay: float = 0.01
     clip: float = 1.0
     context_size: int = 64
-    query_size: int = 32
-    val_queries: int = 256
+    query_size: int = 128
+    val_queries: int = 512
     max_anchors: int = 20_000
     seed: int = 0
     threads: int | None = None
