@@ -84,11 +84,16 @@ def prepare(ctx: ArmContext) -> Prepared:
     entity = splits.task.entity_table
     out: dict[str, pa.Table] = {}
     for name, table in (("context", context), ("val", splits.val), ("test", splits.test)):
-        anchors = table.select(["entity_id", "anchor_time"])
-        out[name] = cells(index, None, sample(index, None, anchors, entity=entity))
+        out[name] = anchor_cells(index, table, entity)
     prepared = Prepared(spec, index, context, out, time.perf_counter() - t0)
     ctx.cache["ours"] = prepared
     return prepared
+
+
+def anchor_cells(index: GraphIndex, anchors: pa.Table, entity: str) -> pa.Table:
+    """CELLS of the anchors (``entity_id``, ``anchor_time`` and any other columns) of ``entity``."""
+    keys = anchors.select(["entity_id", "anchor_time"])
+    return cells(index, None, sample(index, None, keys, entity=entity))
 
 
 def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:

@@ -21,6 +21,7 @@ from bench.accuracy.data import REPO
 from bench.accuracy.ours import (
     BATCH,
     TARGET_COLUMNS,
+    anchor_cells,
     artifact_path,
     context_rows,
     predict,
@@ -31,7 +32,6 @@ from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
 from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
-from dbt_rfm.sampling import cells, sample
 
 #: At most 300 steps of 128 labelled queries (FinetuneConfig's defaults; docs/finetuning.md).
 CONFIG = FinetuneConfig(max_steps=300, eval_every=30, patience=4, threads=2)
@@ -71,11 +71,8 @@ class Finetuned:
             BATCH, TARGET_COLUMNS.get(task.name)
         )
         train = ctx.splits.train.take(pa.array(context_rows(ctx.splits.train, FT_TRAIN)))
-        anchors = train.select(["entity_id", "anchor_time"])
         cell_sets = {
-            "train": cells(
-                prep.index, None, sample(prep.index, None, anchors, entity=task.entity_table)
-            ),
+            "train": anchor_cells(prep.index, train, task.entity_table),
             "val": prep.cells["val"],
         }
         parts: dict[str, Any] = {}

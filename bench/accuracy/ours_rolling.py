@@ -24,13 +24,13 @@ from rfm_runtime.session import RfmSession
 from bench.accuracy.arms import ArmContext, ArmResult
 from bench.accuracy.ours import (
     MAX_CONTEXT,
+    anchor_cells,
     artifact_path,
     assemble,
     context_rows,
     prepare,
     score_queries,
 )
-from dbt_rfm.sampling import GraphIndex, cells, sample
 
 
 class Rolling:
@@ -60,7 +60,9 @@ class Rolling:
             known = pool.filter(pc.less_equal(pool_end, pa.scalar(t, pool_end.type)))
             context = known.take(pa.array(context_rows(known, MAX_CONTEXT)))
             at_t = queries.filter(pc.equal(queries.column("anchor_time"), pa.scalar(t)))
-            c_cells, q_cells = (_cells(prep.index, a, task.entity_table) for a in (context, at_t))
+            c_cells, q_cells = (
+                anchor_cells(prep.index, a, task.entity_table) for a in (context, at_t)
+            )
             t1 = time.perf_counter()
             found |= score_queries(session, ctx, c_cells, context, q_cells)
             features += t1 - t0
@@ -76,8 +78,3 @@ class Rolling:
         }
         seconds = {"features": features, "train": 0.0, "score": score_s}
         return ArmResult(val, test, seconds, params)
-
-
-def _cells(index: GraphIndex, anchors: pa.Table, entity: str) -> pa.Table:
-    keys = anchors.select(["entity_id", "anchor_time"])
-    return cells(index, None, sample(index, None, keys, entity=entity))

@@ -1,0 +1,91 @@
+"""Where the foundation model loses: LightGBM on its frozen zero-shot embeddings.
+
+Usage (repo root)::
+
+    python -m bench.accuracy.probe [--tasks plane_delay_7d,...] [--artifact PREFIX]
+
+For each task, the encoder embeds the most recent ``FT_TRAIN`` training anchors and the
+val/test subsample (``--max-eval`` rows, 1,000 by default, as in the README table); LightGBM
+(the same light setting as the baselines' smaller grid point) learns the label from the
+embeddings, early-stopped on val, and the test metric is printed. If the probe is far better
+than ``ours_zero_shot``, the ICL head wastes what the encoder knows; if it is as bad, the
+encoder never saw the signal. A diagnostic, not an arm: it trains on labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+from rfm_runtime.session import RfmSession
+from rfm_runtime.tokenize import anchor_keys, tokenize
+
+from bench.accuracy.arms import ArmContext, labels
+from bench.accuracy.data import DEFAULT_DB, ensure_database
+from bench.accuracy.graph import flights_graph
+from bench.accuracy.ours import (
+    BATCH,
+    TARGET_COLUMNS,
+    anchor_cells,
+    artifact_path,
+    context_rows,
+    prepare,
+)
+from bench.accuracy.ours_finetune import FT_TRAIN
+from bench.accuracy.run import evaluate
+from bench.accuracy.subsample import subsample_eval
+from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
+
+
+def probe(con: duckdb.DuckDBPyConnection, name: str, session: RfmSession, max_eval: int) -> float:
+    """Test metric of LightGBM on the embeddings of task ``name`` (binary or regression)."""
+    task = get_task(name)
+    splits = subsample_eval(build_splits(con, task, Protocol()), max_eval, Protocol().seed)
+    ctx = ArmContext(con, flights_graph(), splits)
+    index = prepare(ctx).index
+    config = session.tokenizer_config(BATCH, TARGET_COLUMNS.get(name))
+    train = splits.train.take(pa.array(context_rows(splits.train, FT_TRAIN)))
+
+    def embed(table: pa.Table) -> np.ndarray:
+        tokens = tokenize(anchor_cells(index, table, task.entity_table), anchor_keys(table), config)
+        step = 256
+        parts = [
+            session.encode(tokens.take(slice(i, i + step)))
+            for i in range(0, tokens.num_anchors, step)
+        ]
+        return np.concatenate(parts)
+
+    x = {s: embed(t) for s, t in (("train", train), ("val", splits.val), ("test", splits.test))}
+    y = {s: np.asarray(labels(t, task.kind), np.float64)
+         for s, t in (("train", train), ("val", splits.val), ("test", splits.test))}  # fmt: skip
+    objective = "binary" if task.kind == "binary" else "l1"
+    params = {"objective": objective, "learning_rate": 0.05, "num_leaves": 15, "verbose": -1,
+              "num_threads": 1, "seed": 0}  # fmt: skip
+    dtrain = lgb.Dataset(x["train"], y["train"])
+    dval = lgb.Dataset(x["val"], y["val"], reference=dtrain)
+    model = lgb.train(params, dtrain, 500, valid_sets=[dval],
+                      callbacks=[lgb.early_stopping(30, verbose=False)])  # fmt: skip
+    return evaluate(task.kind, y["test"], model.predict(x["test"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; prints one line per task."""
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy.probe", description=__doc__)
+    temporal = [n for n, t in TASKS.items() if t.kind != "ranking"]
+    parser.add_argument("--tasks", default=",".join(temporal))
+    parser.add_argument("--artifact", default=str(artifact_path()))
+    parser.add_argument("--max-eval", type=int, default=1000)
+    args = parser.parse_args(argv)
+    con = duckdb.connect(str(ensure_database(DEFAULT_DB)), read_only=True)
+    session = RfmSession.open(args.artifact)
+    for name in args.tasks.split(","):
+        value = probe(con, name, session, args.max_eval)
+        print(f"{name:<20} {TASKS[name].metric:<6} embedding probe (test) {value:.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
