@@ -97,3 +97,14 @@
         where next_time is null or next_time > row_time
     ) as c on c.fk = f.fk and c.row_time <= f.anchor_time
 {%- endmacro %}
+
+
+{#- `select <columns> from <s>` for every relation in `sources`, joined by union all -#}
+{% macro _rfm_union_all(sources, columns) -%}
+{%- for s in sources %}
+        select {{ columns }} from {{ s }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+{%- endfor %}
+{%- endmacro %}

@@ -222,12 +222,7 @@ h{{ h }}_{{ tname }}_new as (
     select entity_id, anchor_time, row_key, '{{ ptables[0] }}' as parent_table,
         min(parent_key) as parent_key
     from (
-    {%- for s in sources %}
-        select entity_id, anchor_time, row_key, parent_key from {{ s }}
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-    {%- endfor %}
+        {{- dbt_rfm._rfm_union_all(sources, "entity_id, anchor_time, row_key, parent_key") }}
     ) as candidates
     group by entity_id, anchor_time, row_key
 {%- else %}
@@ -244,19 +239,13 @@ h{{ h }}_{{ tname }}_new as (
         substr(tagged, {{ width + 1 }}) as parent_key
     from (
         select entity_id, anchor_time, row_key, min(tag || parent_key) as tagged
+        {%- set tag -%}
+            case parent_table
+            {%- for p in ptables %} when '{{ p }}' then '{{ ("0" * width ~ loop.index0)[-width:] }}'{% endfor %}
+            end
+        {%- endset %}
         from (
-        {%- for s in sources %}
-            select entity_id, anchor_time, row_key, parent_key,
-                case parent_table
-                {%- for p in ptables %}
-                    when '{{ p }}' then '{{ ("0" * width ~ loop.index0)[-width:] }}'
-                {%- endfor %}
-                end as tag
-            from {{ s }}
-            {%- if not loop.last %}
-            union all
-            {%- endif %}
-        {%- endfor %}
+            {{- dbt_rfm._rfm_union_all(sources, "entity_id, anchor_time, row_key, parent_key, " ~ tag ~ " as tag") }}
         ) as candidates
         group by entity_id, anchor_time, row_key
     ) as tagged_candidates
