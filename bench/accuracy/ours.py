@@ -42,12 +42,14 @@ def artifact_path() -> Path:
     return Path(os.environ.get("RFM_BENCH_ARTIFACT", str(DEFAULT_ARTIFACT)))
 
 
-def context_rows(train: pa.Table, max_context: int = MAX_CONTEXT) -> np.ndarray:
-    """Indices (int64 ``[<= max_context]``, ascending) of the training anchors kept as context.
+def context_rows(train: pa.Table, max_context: int | None = None) -> np.ndarray:
+    """Indices (int64 ``[<= max_context]``, ascending) of the training anchors kept as context
+    (``max_context`` None: the module's :data:`MAX_CONTEXT`, which ``--max-context`` sets).
 
     The most recent anchor times win; within a time, the order of ``md5(entity_id)``
     (deterministic, independent of row order).
     """
+    max_context = MAX_CONTEXT if max_context is None else max_context
     n = train.num_rows
     if n <= max_context:
         return np.arange(n, dtype=np.int64)

@@ -23,7 +23,6 @@ from rfm_runtime.session import RfmSession
 
 from bench.accuracy.arms import ArmContext, ArmResult
 from bench.accuracy.ours import (
-    MAX_CONTEXT,
     anchor_cells,
     artifact_path,
     assemble,
@@ -58,7 +57,7 @@ class Rolling:
         for t in sorted(set(queries.column("anchor_time").to_pylist())):
             t0 = time.perf_counter()
             known = pool.filter(pc.less_equal(pool_end, pa.scalar(t, pool_end.type)))
-            context = known.take(pa.array(context_rows(known, MAX_CONTEXT)))
+            context = known.take(pa.array(context_rows(known)))
             at_t = queries.filter(pc.equal(queries.column("anchor_time"), pa.scalar(t)))
             c_cells, q_cells = (
                 anchor_cells(prep.index, a, task.entity_table) for a in (context, at_t)

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from bench.accuracy import ours
 from bench.accuracy.arms import ARMS as BASELINES
 from bench.accuracy.arms import RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
@@ -163,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the other (task, arm) rows already in --out (run with the same --max-eval)",
     )
+    parser.add_argument(
+        "--max-context",
+        type=int,
+        default=ours.MAX_CONTEXT,
+        help=f"context anchors of the foundation-model arms (default {ours.MAX_CONTEXT})",
+    )
     args = parser.parse_args(argv)
+    ours.MAX_CONTEXT = args.max_context
     protocol = Protocol()
     if args.quick:
         protocol = replace(protocol, max_train_times=3, static_sizes=(3000, 1000, 1000))
