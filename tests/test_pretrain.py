@@ -18,6 +18,7 @@ from rfm_runtime.session import RfmSession  # noqa: E402
 from dbt_rfm.cli import main  # noqa: E402
 from dbt_rfm.errors import RfmError  # noqa: E402
 from dbt_rfm.labels import add_interval  # noqa: E402
+from dbt_rfm.nn.train import load_checkpoint  # noqa: E402
 from dbt_rfm.pql import Target  # noqa: E402
 from dbt_rfm.pretrain.cache import load_tasks, save_tasks  # noqa: E402
 from dbt_rfm.pretrain.config import PretrainConfig  # noqa: E402
@@ -245,3 +246,24 @@ def test_pretraining_never_reads_the_benchmark() -> None:
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         names += [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names]
         assert not any("nycflights" in n or "demo" in n for n in names), path
+
+
+def test_warm_start_from_a_checkpoint_without_value_aux(
+    tmp_path: Path, work: Path, straight: tuple[Path, object, dict]
+) -> None:
+    out, _, _ = straight
+    blob = torch.load(out / "checkpoint.pt", weights_only=True)
+    old = {k: v for k, v in blob["encoder"].items() if not k.startswith("embed.aux.")}
+    path = tmp_path / "contract1.pt"
+    torch.save(blob | {"encoder": old}, path)  # what a contract-1 checkpoint holds
+    lines: list[str] = []
+    cfg = PretrainConfig.from_dict(TINY | {"steps": 1, "init_from": str(path)})
+    run_pretrain(cfg, tmp_path / "warm", work, echo=lines.append)
+    assert any("warm start" in line and "embed.aux.weight" in line for line in lines)
+    enc, _, _ = load_checkpoint(path)  # loads, with the missing projection at zero
+    assert not enc.embed.aux.weight.detach().any()
+    assert torch.equal(enc.embed.values.weight, old["embed.values.weight"])
+    bad = tmp_path / "bad.pt"
+    torch.save(blob | {"encoder": old | {"embed.extra": torch.zeros(1)}}, bad)
+    with pytest.raises(RfmError, match="do not fit"):
+        load_checkpoint(bad)
