@@ -177,13 +177,17 @@ def assemble(ctx: ArmContext, found: dict[tuple[str, int], Any]) -> tuple[Any, A
     return out[0], out[1], hits / total
 
 
-class ZeroShot:
-    """In-context learning only: the pretrained artifact, context = training anchors."""
-
-    name = "ours_zero_shot"
+class OursArm:
+    """What the foundation-model arms share: the task kinds they score."""
 
     def supports(self, kind: str) -> bool:  # noqa: D102
         return kind in ("binary", "regression", "ranking")
+
+
+class ZeroShot(OursArm):
+    """In-context learning only: the pretrained artifact, context = training anchors."""
+
+    name = "ours_zero_shot"
 
     def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
         prep = prepare(ctx)

@@ -21,6 +21,7 @@ from bench.accuracy.data import REPO
 from bench.accuracy.ours import (
     BATCH,
     TARGET_COLUMNS,
+    OursArm,
     anchor_cells,
     artifact_path,
     context_rows,
@@ -54,13 +55,10 @@ def checkpoint_path() -> Path:
     return path
 
 
-class Finetuned:
+class Finetuned(OursArm):
     """Fine-tune on the training anchors, early-stop on val, score test (context = train)."""
 
     name = "ours_finetuned"
-
-    def supports(self, kind: str) -> bool:  # noqa: D102
-        return kind in ("binary", "regression", "ranking")
 
     def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
         prep = prepare(ctx)

@@ -23,6 +23,7 @@ from rfm_runtime.session import RfmSession
 
 from bench.accuracy.arms import ArmContext, ArmResult
 from bench.accuracy.ours import (
+    OursArm,
     anchor_cells,
     artifact_path,
     assemble,
@@ -32,14 +33,11 @@ from bench.accuracy.ours import (
 )
 
 
-class Rolling:
+class Rolling(OursArm):
     """In-context learning only; per query time, the freshest fully observed context."""
 
     name = "ours_zero_shot_rolling"
     temporal_only = True
-
-    def supports(self, kind: str) -> bool:  # noqa: D102
-        return kind in ("binary", "regression", "ranking")
 
     def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
         task = ctx.splits.task
@@ -51,6 +49,8 @@ class Rolling:
         pool = pa.concat_tables([full.train, full.val, full.test])
         pool_end = pc.add(pool.column("anchor_time"), pa.scalar(task.window))
         queries = pa.concat_tables([ctx.splits.val, ctx.splits.test])
+        query_cells = pa.concat_tables([prep.cells["val"], prep.cells["test"]])
+        cell_times = query_cells.column("anchor_time")
         features = score_s = 0.0
         found: dict[tuple[str, int], Any] = {}
         sizes = []
@@ -58,10 +58,8 @@ class Rolling:
             t0 = time.perf_counter()
             known = pool.filter(pc.less_equal(pool_end, pa.scalar(t, pool_end.type)))
             context = known.take(pa.array(context_rows(known)))
-            at_t = queries.filter(pc.equal(queries.column("anchor_time"), pa.scalar(t)))
-            c_cells, q_cells = (
-                anchor_cells(prep.index, a, task.entity_table) for a in (context, at_t)
-            )
+            c_cells = anchor_cells(prep.index, context, task.entity_table)
+            q_cells = query_cells.filter(pc.equal(cell_times, pa.scalar(t, cell_times.type)))
             t1 = time.perf_counter()
             found |= score_queries(session, ctx, c_cells, context, q_cells)
             features += t1 - t0
