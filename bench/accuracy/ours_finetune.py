@@ -34,8 +34,8 @@ from dbt_rfm.finetune.loop import finetune_arrays
 from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
 
-#: At most 300 steps of 128 labelled queries (FinetuneConfig's defaults; docs/finetuning.md).
-CONFIG = FinetuneConfig(max_steps=300, eval_every=30, patience=4, threads=2)
+#: FinetuneConfig's defaults (docs/finetuning.md) on 2 threads.
+CONFIG = FinetuneConfig(threads=2)
 #: Training anchors fine-tuning sees (the most recent, as for the context).
 FT_TRAIN = 8000
 

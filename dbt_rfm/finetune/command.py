@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbt_rfm.errors import RfmError
-
-if TYPE_CHECKING:
-    from dbt_rfm.finetune.config import FinetuneConfig
+from dbt_rfm.finetune.config import FinetuneConfig
 
 #: The pretrained checkpoint that ships with the package.
 DEFAULT_BASE = Path(__file__).resolve().parent.parent / "weights" / "rfm-small.pt"
@@ -32,14 +30,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base", default=None, help=f"torch checkpoint to start from (default {DEFAULT_BASE})"
     )
-    p.add_argument("--max-steps", type=int, default=None, help="most steps (default 300)")
+    d = FinetuneConfig()
     p.add_argument(
-        "--patience", type=int, default=None, help="validations without improvement (default 4)"
+        "--max-steps", type=int, default=None, help=f"most steps (default {d.max_steps})"
     )
     p.add_argument(
-        "--val-fraction", type=float, default=None, help="latest share held out (default 0.2)"
+        "--patience",
+        type=int,
+        default=None,
+        help=f"validations without improvement (default {d.patience})",
     )
-    p.add_argument("--eval-every", type=int, default=None, help="steps between validations")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        help=f"latest share held out (default {d.val_fraction})",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help=f"steps between validations (default {d.eval_every})",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
     p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")
@@ -84,7 +96,6 @@ def run_finetune(
         RfmError: unknown target, missing tables or base checkpoint, too little data.
     """
     from dbt_rfm.finetune.artifact import write_artifact, write_report
-    from dbt_rfm.finetune.config import FinetuneConfig
     from dbt_rfm.finetune.loop import finetune_arrays
     from dbt_rfm.finetune.split import split_by_time
     from dbt_rfm.finetune.warehouse import connect, find_schema, read_labelled, read_target
@@ -159,8 +170,6 @@ def run_finetune(
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status."""
-    from dbt_rfm.finetune.config import FinetuneConfig
-
     raw: dict[str, Any] = {}
     for flag in ("max_steps", "patience", "val_fraction", "eval_every", "threads", "seed"):
         if getattr(args, flag) is not None:

@@ -28,9 +28,9 @@ class FinetuneConfig:
         threads: torch intra-op threads (None: torch's default).
     """
 
-    max_steps: int = 300
-    eval_every: int = 25
-    patience: int = 4
+    max_steps: int = 1000
+    eval_every: int = 50
+    patience: int = 6
     val_fraction: float = 0.2
     lr: float = 1e-3
     weight_decay: float = 0.01
