@@ -267,3 +267,19 @@ def test_warm_start_from_a_checkpoint_without_value_aux(
     torch.save(blob | {"encoder": old | {"embed.extra": torch.zeros(1)}}, bad)
     with pytest.raises(RfmError, match="do not fit"):
         load_checkpoint(bad)
+
+
+def test_flip_binary_swaps_classes_of_context_and_queries_alike() -> None:
+    from dbt_rfm.pretrain.episode import Episode, head_inputs
+
+    ep = Episode("binary", np.arange(4), np.arange(4, 7), [0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0])
+    rng = np.random.default_rng(0)
+    _, ctx, q, _, n = head_inputs(ep, 16, rng, flip_binary=0.0)
+    assert ctx.tolist() == [0, 1, 1, 0] and q.tolist() == [1, 0, 1] and n == 2
+    _, ctx, q, _, n = head_inputs(ep, 16, rng, flip_binary=1.0)
+    assert ctx.tolist() == [1, 0, 0, 1] and q.tolist() == [0, 1, 0] and n == 2
+    # never at evaluation (no rng), whatever the setting
+    _, ctx, _, _, _ = head_inputs(ep, 16, None, flip_binary=1.0)
+    assert ctx.tolist() == [0, 1, 1, 0]
+    with pytest.raises(RfmError, match="flip_binary must be in"):
+        PretrainConfig(flip_binary=1.5)

@@ -41,6 +41,9 @@ class PretrainConfig:
         synth: SynthConfig overrides (e.g. smaller databases).
         net: NetConfig overrides.
         prep: PrepSettings overrides (targets per database, anchor pools).
+        flip_binary: share of binary training episodes whose classes 0 and 1 swap (context
+            and queries alike), so that which class is "positive" must be read from the
+            context, as multiclass class ids already are; 0 keeps the labels' own polarity.
         init_from: a checkpoint (pretraining or fine-tuning) whose weights start a fresh run
             (warm start: new optimiser, step 0; weights the checkpoint lacks, such as a new
             input projection, start at zero). Ignored by ``--resume``.
@@ -65,6 +68,7 @@ class PretrainConfig:
     synth: dict[str, Any] = field(default_factory=dict)
     net: dict[str, Any] = field(default_factory=dict)
     prep: dict[str, Any] = field(default_factory=dict)
+    flip_binary: float = 0.0
     init_from: str | None = None
 
     def __post_init__(self) -> None:
@@ -81,6 +85,8 @@ class PretrainConfig:
                 raise RfmError(f"pretrain: {name} must be >= 1, found {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
             raise RfmError(f"pretrain: threads must be >= 1, found {self.threads}")
+        if not 0.0 <= self.flip_binary <= 1.0:
+            raise RfmError(f"pretrain: flip_binary must be in [0, 1], found {self.flip_binary}")
         self.synth_config()
         self.net_config()
         self.prep_settings()

@@ -69,7 +69,7 @@ def _has(labels: list[list[str]], item: str) -> list[float]:
 
 
 def head_inputs(
-    ep: Episode, k: int, rng: np.random.Generator | None
+    ep: Episode, k: int, rng: np.random.Generator | None, flip_binary: float = 0.0
 ) -> tuple[ContextLabels, np.ndarray, np.ndarray, np.ndarray, int]:
     """Encode labels for the head.
 
@@ -77,6 +77,7 @@ def head_inputs(
         ep: the episode.
         k: the head's class capacity K.
         rng: permutes multiclass class ids when given (training), identity otherwise.
+        flip_binary: with ``rng``, the chance that a binary episode's classes 0 and 1 swap.
 
     Returns:
         ``(ctx, ctx_classes int64[N'], q_classes int64[Q'], q_keep int64[Q'], num_classes)``:
@@ -92,6 +93,8 @@ def head_inputs(
         perm = rng.permutation(k)[: ctx.num_classes]
         classes, q_cls = perm[classes], perm[q_cls]
         num_classes = k
+    if ctx.task == "binary" and rng is not None and flip_binary and rng.random() < flip_binary:
+        classes, q_cls = 1 - classes, 1 - q_cls
     return ctx, classes, q_cls, q_keep, num_classes
 
 
@@ -106,6 +109,7 @@ def score_queries(
     q_emb: torch.Tensor,
     ep: Episode,
     rng: np.random.Generator | None,
+    flip_binary: float = 0.0,
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, ContextLabels] | None:
     """Run the head on embeddings of the episode's context (``[N, d]``) and queries (``[Q, d]``).
 
@@ -113,7 +117,7 @@ def score_queries(
         ``(logits float32[Q', K], q_classes int64[Q'], q_keep int64[Q'], ctx)`` for the Q'
         queries whose label the context's encoding knows; None when there are none.
     """
-    ctx, classes, q_cls, q_keep, num_classes = head_inputs(ep, head.k, rng)
+    ctx, classes, q_cls, q_keep, num_classes = head_inputs(ep, head.k, rng, flip_binary)
     if not len(q_keep):
         return None
     keep = torch.from_numpy(np.flatnonzero(ctx.keep))
@@ -135,12 +139,14 @@ def episode_loss(
     rng: np.random.Generator,
     context_size: int,
     query_size: int,
+    flip_binary: float = 0.0,
 ) -> torch.Tensor | None:
-    """Cross-entropy of the queries of one random episode of ``t``; None when unusable."""
+    """Cross-entropy of the queries of one random episode of ``t``; None when unusable
+    (``flip_binary``: see :func:`head_inputs`)."""
     ep = draw_episode(t, rng, context_size, query_size)
     emb = encode_rows(encoder, t, np.concatenate([ep.ctx_rows, ep.q_rows]))
     n = len(ep.ctx_rows)
-    out = score_queries(head, emb[:n], emb[n:], ep, rng)
+    out = score_queries(head, emb[:n], emb[n:], ep, rng, flip_binary)
     if out is None:
         return None
     logits, q_cls, _, _ = out

@@ -116,7 +116,13 @@ def run_pretrain(
             t0, c0 = time.monotonic(), time.process_time()
             task = tasks[int(state.rng.integers(len(tasks)))]
             loss = episode_loss(
-                encoder, head, task, state.rng, config.context_size, config.query_size
+                encoder,
+                head,
+                task,
+                state.rng,
+                config.context_size,
+                config.query_size,
+                flip_binary=config.flip_binary,
             )
             if loss is not None:
                 opt.zero_grad()
