@@ -14,7 +14,13 @@ import pytest
 from rfm_runtime.errors import RfmError
 from rfm_runtime.hashing import hash_array, name_ids, stable_hashes, value_ids
 from rfm_runtime.schema import CELLS
-from rfm_runtime.tokenize import STYPE_IDS, TokenizerConfig, tokenize
+from rfm_runtime.tokenize import (
+    COUNT_WINDOWS_DAYS,
+    ROW_COUNT_WIDTH,
+    STYPE_IDS,
+    TokenizerConfig,
+    tokenize,
+)
 from rfm_synthetic import T0, anchors_of, make_cells
 
 CFG = TokenizerConfig(seq_len=64)
@@ -116,6 +122,34 @@ def test_truncation_keeps_hop_zero_and_nearest_hops() -> None:
         hops = b.hop[a][b.node_index[a] >= 0]
         assert (hops[1:5] == 0).all()  # the 4 customer cells survive, right after the anchor
         assert (np.diff(hops) >= 0).all()  # nearest hops first
+
+
+def test_row_counts_count_children_before_truncation() -> None:
+    cells, _ = make_cells(5, seed=4, max_orders=6)
+    cfg = TokenizerConfig(seq_len=8)  # most children's cells are truncated away
+    b = tokenize(cells, None, cfg)
+    assert b.row_counts.shape == (5, 8, ROW_COUNT_WIDTH) and b.row_counts.dtype == np.float32
+    for a, (eid, _) in enumerate(anchors_of(cells)):
+        part = cells.filter(pa.compute.equal(cells["entity_id"], eid)).to_pylist()
+        rows: dict[tuple, dict] = {}
+        for r in part:  # a row reached twice counts under the parent of its first cell
+            rows.setdefault((r["table_name"], r["row_key"]), r)
+        expected: dict[tuple, list[int]] = {key: [0] * ROW_COUNT_WIDTH for key in rows}
+        for r in rows.values():
+            parent = (r["parent_table"], r["parent_key"])
+            if parent in expected:
+                expected[parent][0] += 1
+                for j, days in enumerate(COUNT_WINDOWS_DAYS, start=1):
+                    expected[parent][j] += r["rel_days"] is not None and r["rel_days"] >= -days
+        part.sort(key=lambda r: r["hop"])
+        entity = next(key for key, r in rows.items() if r["hop"] == 0)
+        assert max(expected[entity]) > 0  # the case is not trivial
+        np.testing.assert_allclose(b.row_counts[a, 0], np.log1p(expected[entity]), rtol=1e-6)
+        for pos, r in enumerate(part[: cfg.seq_len - 1], start=1):
+            got = b.row_counts[a, pos]
+            want = np.log1p(expected[(r["table_name"], r["row_key"])])
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert (b.row_counts[a, len(part) + 1 :] == 0).all()
 
 
 def test_target_column_removed_only_from_the_entity_row() -> None:

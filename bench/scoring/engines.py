@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from rfm_runtime.session import RfmSession
-from rfm_runtime.tokenize import TokenBatch
+from rfm_runtime.tokenize import ROW_COUNT_WIDTH, TokenBatch
 from rfm_runtime.value_features import AUX_WIDTH
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -38,7 +38,8 @@ def analytic_flops(cfg: NetConfig, seq_len: int, context: int, queries: int) -> 
         ``{"embed", "projections", "attention", "ffn", "readout", "encoder", "head"}``.
     """
     d, s, f = cfg.d_model, seq_len, cfg.ffn_mult * cfg.d_model
-    embed = 2 * s * (2 * d * d + (4 + 4 * cfg.n_freqs) * d + AUX_WIDTH * d)  # + value_aux
+    # + value_aux and row_counts projections
+    embed = 2 * s * (2 * d * d + (4 + 4 * cfg.n_freqs) * d + (AUX_WIDTH + ROW_COUNT_WIDTH) * d)
     proj = cfg.n_blocks * 2 * s * (3 * d * d + d * d)
     attention = cfg.n_blocks * 2 * 2 * s * s * d  # QK^T and (softmax)V, all heads together
     ffn = cfg.n_blocks * 2 * s * 2 * d * f

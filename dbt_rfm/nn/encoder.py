@@ -2,7 +2,8 @@
 
 Token embedding = hashed value + column-name and table-name features + stype + hop + numeric
 features (value, relative time, null flags, and their sines and cosines) + the tokenizer's
-``value_aux`` features (raw-value Fourier and calendar features). Every block runs
+``value_aux`` features (raw-value Fourier and calendar features) + the row's ``row_counts``
+(how many sampled rows hang off it, in all and recently). Every block runs
 multi-head attention where each head sees one mask kind (:data:`MASK_KINDS`), built as dense
 boolean ``[B, S, S]`` masks from the node, parent and column ids (see :func:`build_masks`).
 The anchor embedding is the mean of the entity row's tokens (node 0, the anchor token
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
-from rfm_runtime.tokenize import NUM_STYPES
+from rfm_runtime.tokenize import NUM_STYPES, ROW_COUNT_WIDTH
 from rfm_runtime.value_features import AUX_WIDTH
 from torch import Tensor, nn
 
@@ -89,6 +90,9 @@ class TokenEmbedding(nn.Module):
         self.aux = nn.Linear(AUX_WIDTH, d)
         nn.init.zeros_(self.aux.weight)
         nn.init.zeros_(self.aux.bias)
+        self.counts = nn.Linear(ROW_COUNT_WIDTH, d)  # zero at init, for the same reason
+        nn.init.zeros_(self.counts.weight)
+        nn.init.zeros_(self.counts.bias)
         self.norm = nn.LayerNorm(d)
 
     def _name(self, ids: Tensor) -> Tensor:
@@ -113,6 +117,7 @@ class TokenEmbedding(nn.Module):
             + self.hop(t["hop"].clamp(0, self.max_hop))
             + self.numeric(numeric)
             + self.aux(t["value_aux"])
+            + self.counts(t["row_counts"])
         )
         return self.norm(x)
 
@@ -181,6 +186,7 @@ class RelationalEncoder(nn.Module):
         rel_days: Tensor,
         rel_null: Tensor,
         value_aux: Tensor,
+        row_counts: Tensor,
     ) -> Tensor:
         """Encode B anchors; shapes and dtypes as in ``rfm_runtime.tokenize.TokenBatch``."""
         t = {
@@ -194,6 +200,7 @@ class RelationalEncoder(nn.Module):
             "rel_days": rel_days,
             "rel_null": rel_null,
             "value_aux": value_aux,
+            "row_counts": row_counts,
         }
         x = self.embed(t)
         bias = attention_bias(node_index, parent_index, column_index)

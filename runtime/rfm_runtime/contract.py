@@ -19,7 +19,7 @@ from rfm_runtime.hashing import HASH_SCHEME
 from rfm_runtime.tokenize import TokenBatch, TokenizerConfig
 
 #: Version of the contract format and of the token/label semantics. Bump on any change.
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 METADATA_KEY = "rfm.contract"
 ROLES = ("encoder", "icl_head")
 #: Tokenizer settings that the net was trained with (the rest are per run).

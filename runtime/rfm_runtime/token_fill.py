@@ -8,7 +8,14 @@ import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.hashing import hash_array
-from rfm_runtime.tokenize import STYPE_IDS, TokenBatch, TokenizerConfig, signed_log1p, time_us
+from rfm_runtime.tokenize import (
+    COUNT_WINDOWS_DAYS,
+    STYPE_IDS,
+    TokenBatch,
+    TokenizerConfig,
+    signed_log1p,
+    time_us,
+)
 from rfm_runtime.value_features import FOURIER_WIDTH, calendar, fourier
 
 _SEP = "\x1f"
@@ -37,6 +44,11 @@ def fill_tokens(
     # group by anchor, then hop (stable: arrival order within a hop), then truncate to S - 1.
     order = np.lexsort((hop, row))
     _anchor_table_names(batch, table, row[order], order, hop[order], config)
+    node_code, parent_code = _row_codes(table)
+    rel = _np(table.column("rel_days").fill_null(np.nan), np.float64)
+    counts = _row_counts(row, node_code, parent_code, rel)
+    entity_cell = order[hop[order] == 0]  # the anchor token gets the entity row's counts
+    batch.row_counts[row[entity_cell], 0] = counts[entity_cell]
     order = order[keep[order]]
     r = row[order]
     first = np.r_[0, np.flatnonzero(np.diff(r)) + 1] if len(r) else np.zeros(0, np.int64)
@@ -53,8 +65,9 @@ def fill_tokens(
     batch.stype[r, pos] = stype
     batch.hop[r, pos] = h
 
-    node, parent = _node_ids(cells, r, h)
+    node, parent = _node_ids(node_code[order], parent_code[order], r, h)
     batch.node_index[r, pos] = node
+    batch.row_counts[r, pos] = counts[order]
     batch.parent_index[r, pos] = parent
     col_key = pc.binary_join_element_wise(
         cells.column("table_name"), cells.column("column_name"), _SEP
@@ -85,7 +98,7 @@ def fill_tokens(
     batch.value_null[r, pos] = np.where(is_text, text_null, num_null)
     _fill_aux(batch, cells, r, pos, stype, num, num_null)
 
-    rel = _np(cells.column("rel_days").fill_null(np.nan), np.float64)
+    rel = rel[order]
     rel_null = ~np.isfinite(rel)
     batch.rel_days[r, pos] = np.where(rel_null, 0.0, signed_log1p(np.where(rel_null, 0.0, rel)))
     batch.rel_null[r, pos] = rel_null
@@ -164,21 +177,51 @@ def _local_ids(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return rank[inv.reshape(-1)]
 
 
-def _node_ids(cells: pa.Table, r: np.ndarray, hop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Node index of every cell's row (0 = entity row) and of its parent row (-1 = none)."""
-    n = len(r)
+def _row_codes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of every cell's row ``(table_name, row_key)`` and of its parent row (-1 none);
+    equal rows get equal codes, whichever column they come from."""
+    n = table.num_rows
     node_key = pc.binary_join_element_wise(
-        cells.column("table_name"), cells.column("row_key"), _SEP
+        table.column("table_name"), table.column("row_key"), _SEP
     )
     parent_key = pc.binary_join_element_wise(
-        cells.column("parent_table"), cells.column("parent_key"), _SEP
+        table.column("parent_table"), table.column("parent_key"), _SEP
     )
-    both = _codes(pa.chunked_array([node_key, parent_key]).combine_chunks())
-    node_code, parent_code = both[:n], both[n:]
+    both = _codes(pa.chunked_array(node_key.chunks + parent_key.chunks).combine_chunks())
+    return both[:n], both[n:]
+
+
+def _row_counts(
+    row: np.ndarray, node_code: np.ndarray, parent_code: np.ndarray, rel: np.ndarray
+) -> np.ndarray:
+    """``row_counts`` of every cell: ``log1p`` of its row's children within the anchor, in all
+    and per :data:`COUNT_WINDOWS_DAYS` (children with ``rel_days >= -window``)."""
+    width = int(max(node_code.max(), parent_code.max())) + 2
+    node_key = row * width + node_code
+    rows, first = np.unique(node_key, return_index=True)  # one entry per (anchor, row)
+    par = parent_code[first]
+    has = par >= 0
+    ask = row[first][has] * width + par[has]
+    at = np.clip(np.searchsorted(rows, ask), 0, len(rows) - 1)
+    found = rows[at] == ask
+    child_rel = rel[first][has]
+    cols = [np.bincount(at[found], minlength=len(rows))]
+    for days in COUNT_WINDOWS_DAYS:
+        recent = found & (child_rel >= -days)  # NaN (static rows) is never recent
+        cols.append(np.bincount(at[recent], minlength=len(rows)))
+    per_row = np.log1p(np.stack(cols, axis=1)).astype(np.float32)
+    return per_row[np.searchsorted(rows, node_key)]
+
+
+def _node_ids(
+    node_code: np.ndarray, parent_code: np.ndarray, r: np.ndarray, hop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Node index of every cell's row (0 = entity row) and of its parent row (-1 = none)."""
+    n = len(r)
     node = np.zeros(n, np.int64)
     deeper = hop > 0
     node[deeper] = _local_ids(r[deeper], node_code[deeper]) + 1
-    width = int(both.max()) + 2
+    width = int(max(node_code.max(), parent_code.max())) + 2
     known = r * width + node_code
     uniq, first = np.unique(known, return_index=True)
     ask = r * width + parent_code

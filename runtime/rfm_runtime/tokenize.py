@@ -11,6 +11,11 @@ relative to the anchor) the same; booleans ``+1 / -1``; categorical and text val
 stable hashed buckets (:mod:`rfm_runtime.hashing`); a null flag for every value. Numbers also
 get Fourier features of the raw value, and timestamps (and the anchor token, with the anchor
 time) calendar features (:mod:`rfm_runtime.value_features`).
+
+Every token also carries its row's *counts* (``row_counts``): how many sampled rows were reached
+from that row, in all and within the last :data:`COUNT_WINDOWS_DAYS` days before the anchor,
+counted over all the anchor's cells before truncation. Softmax attention averages over what it
+attends to, so without them the net cannot tell a plane with 3 flights from one with 16.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ STYPE_IDS: dict[str, int] = {
     "boolean": 6,
 }
 NUM_STYPES = len(STYPE_IDS) + 1
+#: Windows of the recent-children counts in ``row_counts``, in days before the anchor time.
+COUNT_WINDOWS_DAYS = (1.0, 7.0, 30.0)
+#: Width of ``row_counts``: all children, then one count per window.
+ROW_COUNT_WIDTH = 1 + len(COUNT_WINDOWS_DAYS)
 
 AnchorKey = tuple[str, int]  # (entity_id, anchor_time in microseconds since the epoch)
 
@@ -112,6 +121,10 @@ class TokenBatch:
         rel_null: ``float32[B, S]`` 1 where the row has no time (static table).
         value_aux: ``float32[B, S, AUX_WIDTH]`` Fourier features of raw numbers and calendar
             features of timestamps and of the anchor time (:mod:`rfm_runtime.value_features`).
+        row_counts: ``float32[B, S, ROW_COUNT_WIDTH]`` ``log1p`` of the number of sampled rows
+            reached from the token's row (its children in the subgraph, which are capped by
+            the fan-outs), in all and with a row time in each of :data:`COUNT_WINDOWS_DAYS`
+            before the anchor; the anchor token has the entity row's.
     """
 
     stype: np.ndarray
@@ -127,6 +140,7 @@ class TokenBatch:
     rel_days: np.ndarray
     rel_null: np.ndarray
     value_aux: np.ndarray
+    row_counts: np.ndarray
 
     @property
     def num_anchors(self) -> int:
@@ -163,7 +177,7 @@ class TokenBatch:
         return TokenBatch(**{n: np.concatenate([getattr(b, n) for b in batches]) for n in names})
 
 
-_FLOAT_FIELDS = ("value_num", "value_null", "rel_days", "rel_null", "value_aux")
+_FLOAT_FIELDS = ("value_num", "value_null", "rel_days", "rel_null", "value_aux", "row_counts")
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -179,10 +193,11 @@ def empty_batch(num_anchors: int, config: TokenizerConfig) -> TokenBatch:
     ints["column_index"] = np.full((b, s), -1, np.int64)
     names = {n: np.zeros((b, s, config.name_slots), np.int64) for n in ("table_name_ids",)}
     names["column_name_ids"] = np.zeros((b, s, config.name_slots), np.int64)
-    floats = {n: np.zeros((b, s), np.float32) for n in _FLOAT_FIELDS if n != "value_aux"}
+    floats = {n: np.zeros((b, s), np.float32) for n in _FLOAT_FIELDS[:4]}
     vals = np.zeros((b, s, config.value_hashes), np.int64)
     aux = np.zeros((b, s, AUX_WIDTH), np.float32)
-    return TokenBatch(**ints, **names, **floats, value_ids=vals, value_aux=aux)
+    counts = np.zeros((b, s, ROW_COUNT_WIDTH), np.float32)
+    return TokenBatch(**ints, **names, **floats, value_ids=vals, value_aux=aux, row_counts=counts)
 
 
 def anchor_keys(anchors: pa.Table | pa.RecordBatch) -> list[AnchorKey]:
