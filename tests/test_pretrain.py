@@ -188,6 +188,22 @@ def test_tasks_split_context_before_query_time(work: Path) -> None:
         assert len(t.labels) == len(t.is_query) == t.arrays["stype"].shape[0]
 
 
+def test_prep_fanouts_reach_the_sampler(tmp_path: Path, work: Path) -> None:
+    """Task preparation samples with the configured fan-outs: the same tasks with one child
+    per row at hop 1 and none at hop 2 have fewer rows, and smaller counts, than by default."""
+    narrow = PretrainConfig.from_dict(TINY | {"prep": TINY["prep"] | {"fanouts": [1, 0]}})
+    assert narrow.prep_settings().fanouts == (1, 0)
+    few = DataPool(narrow, tmp_path, print).train_tasks(0)
+    many = DataPool(PretrainConfig.from_dict(TINY), work, print).train_tasks(0)
+    assert [t.name for t in few] == [t.name for t in many]
+    rows = [(a.arrays["node_index"].max(-1).sum(), b.arrays["node_index"].max(-1).sum())
+            for a, b in zip(few, many, strict=True)]  # fmt: skip
+    assert all(x <= y for x, y in rows) and any(x < y for x, y in rows)
+    top = [(a.arrays["row_counts"].max(), b.arrays["row_counts"].max())
+           for a, b in zip(few, many, strict=True)]  # fmt: skip
+    assert all(x <= y for x, y in top) and any(x < y for x, y in top)
+
+
 def test_cache_round_trip(tmp_path: Path, work: Path) -> None:
     cfg = PretrainConfig.from_dict(TINY)
     tasks = DataPool(cfg, work, print).train_tasks(0)

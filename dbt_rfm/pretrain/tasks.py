@@ -26,6 +26,7 @@ from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, anchor_keys, time_
 from dbt_rfm.labels import add_interval
 from dbt_rfm.pql.target import Target
 from dbt_rfm.sampling import GraphIndex, cells, sample
+from dbt_rfm.sampling.sample import DEFAULT_FANOUTS
 from dbt_rfm.synth.db import SynthDB
 from dbt_rfm.synth.sql_labels import LabelDB
 from dbt_rfm.synth.targets import random_targets, static_anchors, target_anchors
@@ -44,6 +45,7 @@ class PrepSettings:
         query_pool: most query anchors kept per task.
         min_context: fewest labelled context anchors for a task to be kept.
         min_query: fewest labelled query anchors for a task to be kept.
+        fanouts: child caps per hop of the sampler (``dbt_rfm:fanouts`` at scoring time).
     """
 
     targets_per_db: int = 8
@@ -52,6 +54,10 @@ class PrepSettings:
     query_pool: int = 64
     min_context: int = 16
     min_query: int = 8
+    fanouts: tuple[int, ...] = DEFAULT_FANOUTS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ def prepare_task(
     rows = np.concatenate([ctx_rows, q_rows])
     chosen = labels.take(pa.array(rows, pa.int64()))
     anchors_t = chosen.select(["entity_id", "anchor_time"])
-    sub = sample(index, None, anchors_t, entity=target.entity)
+    sub = sample(index, None, anchors_t, fanouts=settings.fanouts, entity=target.entity)
     got = cells(index, None, sub)
     tokens = tokenize(got, anchor_keys(anchors_t), tokenizer)
     return PreparedTask(
