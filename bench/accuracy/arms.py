@@ -34,6 +34,10 @@ from dbt_rfm.errors import RfmError
 RANK_K = 5
 
 
+#: Labelled context anchors the foundation-model arms score with (``--max-context``).
+DEFAULT_MAX_CONTEXT = 2000
+
+
 @dataclass
 class ArmContext:
     """What an arm may use: the DuckDB connection, the graph, and the task's splits."""
@@ -44,6 +48,7 @@ class ArmContext:
     windows: tuple[Any, ...] = DEFAULT_WINDOWS
     cache: dict[str, Any] = field(default_factory=dict)
     full_splits: TaskSplits | None = None  # before ``--max-eval`` subsampling
+    max_context: int = DEFAULT_MAX_CONTEXT  # context anchors of the foundation-model arms
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from dbt_rfm.spec import GraphSpec
 
 #: Static task T3: the target and the outcome that defines it are hidden from the entity row.
 TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay", "cancelled")}
-MAX_CONTEXT = 2000
 BATCH = 64
 
 
@@ -42,14 +41,12 @@ def artifact_path() -> Path:
     return Path(os.environ.get("RFM_BENCH_ARTIFACT", str(DEFAULT_ARTIFACT)))
 
 
-def context_rows(train: pa.Table, max_context: int | None = None) -> np.ndarray:
-    """Indices (int64 ``[<= max_context]``, ascending) of the training anchors kept as context
-    (``max_context`` None: the module's :data:`MAX_CONTEXT`, which ``--max-context`` sets).
+def context_rows(train: pa.Table, max_context: int) -> np.ndarray:
+    """Indices (int64 ``[<= max_context]``, ascending) of the training anchors kept as context.
 
     The most recent anchor times win; within a time, the order of ``md5(entity_id)``
     (deterministic, independent of row order).
     """
-    max_context = MAX_CONTEXT if max_context is None else max_context
     n = train.num_rows
     if n <= max_context:
         return np.arange(n, dtype=np.int64)
@@ -82,7 +79,7 @@ def prepare(ctx: ArmContext) -> Prepared:
         ctx.cache["ours_index"] = GraphIndex.build(spec, graph_tables(ctx.con, spec))
     index: GraphIndex = ctx.cache["ours_index"]
     splits = ctx.splits
-    context = splits.train.take(pa.array(context_rows(splits.train)))
+    context = splits.train.take(pa.array(context_rows(splits.train, ctx.max_context)))
     entity = splits.task.entity_table
     out: dict[str, pa.Table] = {}
     for name, table in (("context", context), ("val", splits.val), ("test", splits.test)):

@@ -4,7 +4,7 @@
 LightGBM arms train on. Scoring in dbt does what in-context learning is for instead: the
 context of a scoring run is the most recent anchors whose label window has closed by the
 scoring time (``rfm_anchor_sql``: ``anchor_time + window <= scoring time``). This arm does the
-same per query time ``t``: context = at most ``MAX_CONTEXT`` labelled anchors of any split
+same per query time ``t``: context = at most ``ctx.max_context`` labelled anchors of any split
 with ``anchor_time + window <= t``, the most recent first. No label it reads ends after ``t``
 (the ``previous_label`` arm reads the same kind of label: the one at ``t - window``), but it
 sees later labels than the training split, so it is reported as its own arm. Temporal tasks
@@ -57,7 +57,7 @@ class Rolling(OursArm):
         for t in sorted(set(queries.column("anchor_time").to_pylist())):
             t0 = time.perf_counter()
             known = pool.filter(pc.less_equal(pool_end, pa.scalar(t, pool_end.type)))
-            context = known.take(pa.array(context_rows(known)))
+            context = known.take(pa.array(context_rows(known, ctx.max_context)))
             c_cells = anchor_cells(prep.index, context, task.entity_table)
             q_cells = query_cells.filter(pc.equal(cell_times, pa.scalar(t, cell_times.type)))
             t1 = time.perf_counter()

@@ -23,9 +23,8 @@ from typing import Any
 
 import duckdb
 
-from bench.accuracy import ours
 from bench.accuracy.arms import ARMS as BASELINES
-from bench.accuracy.arms import RANK_K, ArmContext, labels
+from bench.accuracy.arms import DEFAULT_MAX_CONTEXT, RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.metrics import auroc, mae, map_at_k
@@ -58,6 +57,7 @@ def run(
     arm_names: list[str],
     protocol: Protocol,
     max_eval: int | None = None,
+    max_context: int = DEFAULT_MAX_CONTEXT,
 ) -> dict[str, Any]:
     """Run every (task, arm) pair that the arm supports; return the results document."""
     con = duckdb.connect(str(ensure_database(db)), read_only=True)
@@ -78,7 +78,7 @@ def run(
             "sizes": sizes,
             "labels_seconds": round(time.perf_counter() - t0, 3),
         }
-        ctx = ArmContext(con, graph, splits, full_splits=full)
+        ctx = ArmContext(con, graph, splits, full_splits=full, max_context=max_context)
         for arm_name in arm_names:
             arm = ARMS[arm_name]
             if not arm.supports(task.kind) or (
@@ -167,11 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-context",
         type=int,
-        default=ours.MAX_CONTEXT,
-        help=f"context anchors of the foundation-model arms (default {ours.MAX_CONTEXT})",
+        default=DEFAULT_MAX_CONTEXT,
+        help=f"context anchors of the foundation-model arms (default {DEFAULT_MAX_CONTEXT})",
     )
     args = parser.parse_args(argv)
-    ours.MAX_CONTEXT = args.max_context
     protocol = Protocol()
     if args.quick:
         protocol = replace(protocol, max_train_times=3, static_sizes=(3000, 1000, 1000))
@@ -179,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     arms = _names(args.arms, ARMS, "arm")
     t0 = time.perf_counter()
     print(f"{'task':<20} {'arm':<16} metric    value", flush=True)
-    doc = run(args.db, tasks, arms, protocol, args.max_eval)
+    doc = run(args.db, tasks, arms, protocol, args.max_eval, args.max_context)
     doc["total_seconds"] = round(time.perf_counter() - t0, 1)
     if args.merge and args.out.exists():
         doc = merge(json.loads(args.out.read_text()), doc)
