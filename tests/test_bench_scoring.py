@@ -8,7 +8,7 @@ import pytest
 from rfm_runtime.schema import CELLS
 from rfm_runtime.tokenize import empty_batch
 
-from bench.scoring.engines import analytic_flops, counted_flops
+from bench.scoring.engines import analytic_flops, counted_flops, matmul_suite
 from bench.scoring.memory import synthetic_cells
 from dbt_rfm.nn.config import NetConfig
 from dbt_rfm.nn.train import build_net
@@ -24,6 +24,15 @@ def test_analytic_encoder_flops_match_torch_counter(d: int, blocks: int, seq: in
     assert analytic_flops(cfg, seq, context=10, queries=3)["encoder"] == counted_flops(
         encoder, tokens
     )
+
+
+@pytest.mark.parametrize(("d", "heads"), [(64, 4), (128, 8)])
+def test_matmul_reference_runs_one_block_of_the_nets_shapes(d: int, heads: int) -> None:
+    cfg = NetConfig(d_model=d, n_heads=heads, n_blocks=3)
+    _, flops, _, _ = matmul_suite(cfg, batch=4, seq_len=32)
+    per_anchor = analytic_flops(cfg, 32, context=10, queries=3)
+    block = sum(per_anchor[k] for k in ("projections", "attention", "ffn")) / cfg.n_blocks
+    assert flops == 4 * block
 
 
 def _templates() -> pa.Table:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dbt_rfm.nn.config import NetConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "integration_tests"
@@ -13,15 +17,16 @@ THREADS = 2
 CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.column_name"
 
 
-def untrained_artifact(prefix: Path) -> Path:
-    """Export a freshly initialised net (``build_net`` defaults, seed 0) under ``prefix``.
+def untrained_artifact(prefix: Path, cfg: NetConfig | None = None) -> Path:
+    """Export a freshly initialised net (``build_net(cfg)``, defaults when None, seed 0) under
+    ``prefix``.
 
     Speed and memory do not depend on the weights, so an untrained net times like a trained one.
     """
     from dbt_rfm.nn.export import export_artifact
     from dbt_rfm.nn.train import build_net
 
-    encoder, head = build_net()
+    encoder, head = build_net(cfg)
     export_artifact(encoder, head, prefix)
     return prefix
 

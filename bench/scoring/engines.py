@@ -69,11 +69,13 @@ def counted_flops(encoder: torch.nn.Module, tokens: TokenBatch) -> float:
     return counter.get_total_flops() / tokens.num_anchors
 
 
-def matmul_suite() -> tuple[Callable[[], object], float, Callable[[], object], float]:
+def matmul_suite(
+    cfg: NetConfig, batch: int = 64, seq_len: int = 128
+) -> tuple[Callable[[], object], float, Callable[[], object], float]:
     """Float32 torch matmuls: the encoder's shapes, and a 1024^3 square, with their FLOPs.
 
-    Net shapes: the encoder's matmuls for B = 64, S = 128, d = 64 (qkv, out, FFN in, FFN out,
-    per-head QK^T and AV), run once each.
+    Net shapes: the encoder's matmuls for ``batch`` anchors of ``seq_len`` tokens and ``cfg``'s
+    widths (qkv, out, FFN in, FFN out, per-head QK^T and AV), run once each.
 
     Returns:
         ``(run_net_shapes, net_flops, run_square, square_flops)``.
@@ -83,20 +85,23 @@ def matmul_suite() -> tuple[Callable[[], object], float, Callable[[], object], f
     def rand(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=g)
 
-    x, h, w2 = rand(8192, 64), rand(8192, 128), rand(128, 64)
-    w = {n: rand(64, n) for n in (192, 128, 64)}
-    q, k, p, v = rand(256, 128, 16), rand(256, 16, 128), rand(256, 128, 128), rand(256, 128, 16)
+    d, f, s = cfg.d_model, cfg.ffn_mult * cfg.d_model, seq_len
+    rows, heads, width = batch * s, batch * cfg.n_heads, cfg.d_model // cfg.n_heads
+    x, h, w2 = rand(rows, d), rand(rows, f), rand(f, d)
+    w = {n: rand(d, n) for n in (3 * d, d, f)}
+    q, k = rand(heads, s, width), rand(heads, width, s)
+    p, v = rand(heads, s, s), rand(heads, s, width)
     a, b = rand(1024, 1024), rand(1024, 1024)
 
     def net_shapes() -> object:
         with torch.inference_mode():
-            return [x @ w[192], x @ w[64], x @ w[128], h @ w2, torch.bmm(q, k), torch.bmm(p, v)]
+            return [x @ w[3 * d], x @ w[d], x @ w[f], h @ w2, torch.bmm(q, k), torch.bmm(p, v)]
 
     def square() -> object:
         with torch.inference_mode():
             return a @ b
 
-    flops = 2 * 8192 * 64 * (192 + 64 + 128 + 128) + 2 * 2 * 256 * 128 * 128 * 16
+    flops = 2 * rows * d * (3 * d + d + f + f) + 2 * 2 * heads * s * s * width
     return net_shapes, float(flops), square, 2.0 * 1024**3
 
 
@@ -147,7 +152,9 @@ def _single_thread(
     }
 
 
-def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
+def compare(
+    tokens: TokenBatch, workdir: Path, repeats: int, cfg: NetConfig | None = None
+) -> dict[str, Any]:
     """Median encoder seconds of onnxruntime and torch eager on ``tokens``, and FLOP figures.
 
     Args:
@@ -155,11 +162,13 @@ def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
         workdir: where the untrained artifact is exported.
         repeats: timed rounds (after one warm-up round); each round runs onnxruntime, torch
             and the matmul references once.
+        cfg: the net's shape (default: the shipped ``NetConfig``).
     """
+    cfg = cfg or NetConfig()
     torch.set_num_threads(THREADS)
-    encoder, _ = build_net()
+    encoder, _ = build_net(cfg)
     encoder.eval()
-    prefix = untrained_artifact(workdir / "engines" / "rfm-small")
+    prefix = untrained_artifact(workdir / "engines" / f"d{cfg.d_model}h{cfg.n_heads}", cfg)
     rfm = RfmSession.open(prefix, providers=["CPUExecutionProvider"], threads=THREADS)
     feeds = tokens.feeds()
     args = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in feeds.values())
@@ -172,7 +181,8 @@ def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
         return np.asarray(rfm.encoder.run(["embedding"], feeds)[0])
 
     max_diff = float(np.abs(run_torch() - run_ort()).max())
-    net_shapes, net_flops, square, square_flops = matmul_suite()
+    b, s = tokens.node_index.shape
+    net_shapes, net_flops, square, square_flops = matmul_suite(cfg, b, s)
     fns = {"ort": run_ort, "torch": run_torch, "net": net_shapes, "square": square}
     times = interleaved(fns, repeats)
     t_ort, t_torch = statistics.median(times["ort"]), statistics.median(times["torch"])
@@ -180,8 +190,6 @@ def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
     net_gflops = net_flops / statistics.median(times["net"]) / 1e9
     square_gflops = square_flops / statistics.median(times["square"]) / 1e9
     single = _single_thread(encoder, prefix, feeds, args, repeats)
-    b, s = tokens.node_index.shape
-    cfg = encoder.cfg
     flops = analytic_flops(cfg, s, context=2000, queries=b)
     counted = counted_flops(encoder, tokens)
     achieved = flops["encoder"] * b / t_ort / 1e9
@@ -190,6 +198,7 @@ def compare(tokens: TokenBatch, workdir: Path, repeats: int) -> dict[str, Any]:
         for o, m in zip(times["ort"], times["net"], strict=True)
     )
     return {
+        "net": {"d_model": cfg.d_model, "n_heads": cfg.n_heads, "n_blocks": cfg.n_blocks},
         "batch": b,
         "seq_len": s,
         "ort_s": t_ort,
