@@ -44,9 +44,9 @@ def fill_tokens(
     # group by anchor, then hop (stable: arrival order within a hop), then truncate to S - 1.
     order = np.lexsort((hop, row))
     _anchor_table_names(batch, table, row[order], order, hop[order], config)
-    node_code, parent_code = _row_codes(table)
+    node_code, parent_code, width = _row_codes(table)
     rel = _np(table.column("rel_days").fill_null(np.nan), np.float64)
-    counts = _row_counts(row, node_code, parent_code, rel)
+    counts = _row_counts(row, node_code, parent_code, width, rel)
     entity_cell = order[hop[order] == 0]  # the anchor token gets the entity row's counts
     batch.row_counts[row[entity_cell], 0] = counts[entity_cell]
     order = order[keep[order]]
@@ -65,7 +65,7 @@ def fill_tokens(
     batch.stype[r, pos] = stype
     batch.hop[r, pos] = h
 
-    node, parent = _node_ids(node_code[order], parent_code[order], r, h)
+    node, parent = _node_ids(node_code[order], parent_code[order], width, r, h)
     batch.node_index[r, pos] = node
     batch.row_counts[r, pos] = counts[order]
     batch.parent_index[r, pos] = parent
@@ -177,9 +177,10 @@ def _local_ids(group: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return rank[inv.reshape(-1)]
 
 
-def _row_codes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def _row_codes(table: pa.Table) -> tuple[np.ndarray, np.ndarray, int]:
     """Codes of every cell's row ``(table_name, row_key)`` and of its parent row (-1 none);
-    equal rows get equal codes, whichever column they come from."""
+    equal rows get equal codes, whichever column they come from. Also a width above every
+    code, so that ``anchor * width + code`` keys a row within its anchor."""
     n = table.num_rows
     node_key = pc.binary_join_element_wise(
         table.column("table_name"), table.column("row_key"), _SEP
@@ -188,15 +189,14 @@ def _row_codes(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         table.column("parent_table"), table.column("parent_key"), _SEP
     )
     both = _codes(pa.chunked_array(node_key.chunks + parent_key.chunks).combine_chunks())
-    return both[:n], both[n:]
+    return both[:n], both[n:], int(both.max()) + 2
 
 
 def _row_counts(
-    row: np.ndarray, node_code: np.ndarray, parent_code: np.ndarray, rel: np.ndarray
+    row: np.ndarray, node_code: np.ndarray, parent_code: np.ndarray, width: int, rel: np.ndarray
 ) -> np.ndarray:
     """``row_counts`` of every cell: ``log1p`` of its row's children within the anchor, in all
     and per :data:`COUNT_WINDOWS_DAYS` (children with ``rel_days >= -window``)."""
-    width = int(max(node_code.max(), parent_code.max())) + 2
     node_key = row * width + node_code
     rows, first = np.unique(node_key, return_index=True)  # one entry per (anchor, row)
     par = parent_code[first]
@@ -214,14 +214,13 @@ def _row_counts(
 
 
 def _node_ids(
-    node_code: np.ndarray, parent_code: np.ndarray, r: np.ndarray, hop: np.ndarray
+    node_code: np.ndarray, parent_code: np.ndarray, width: int, r: np.ndarray, hop: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Node index of every cell's row (0 = entity row) and of its parent row (-1 = none)."""
     n = len(r)
     node = np.zeros(n, np.int64)
     deeper = hop > 0
     node[deeper] = _local_ids(r[deeper], node_code[deeper]) + 1
-    width = int(max(node_code.max(), parent_code.max())) + 2
     known = r * width + node_code
     uniq, first = np.unique(known, return_index=True)
     ask = r * width + parent_code

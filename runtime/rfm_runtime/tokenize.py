@@ -193,11 +193,10 @@ def empty_batch(num_anchors: int, config: TokenizerConfig) -> TokenBatch:
     ints["column_index"] = np.full((b, s), -1, np.int64)
     names = {n: np.zeros((b, s, config.name_slots), np.int64) for n in ("table_name_ids",)}
     names["column_name_ids"] = np.zeros((b, s, config.name_slots), np.int64)
-    floats = {n: np.zeros((b, s), np.float32) for n in _FLOAT_FIELDS[:4]}
+    widths = {"value_aux": (AUX_WIDTH,), "row_counts": (ROW_COUNT_WIDTH,)}
+    floats = {n: np.zeros((b, s, *widths.get(n, ())), np.float32) for n in _FLOAT_FIELDS}
     vals = np.zeros((b, s, config.value_hashes), np.int64)
-    aux = np.zeros((b, s, AUX_WIDTH), np.float32)
-    counts = np.zeros((b, s, ROW_COUNT_WIDTH), np.float32)
-    return TokenBatch(**ints, **names, **floats, value_ids=vals, value_aux=aux, row_counts=counts)
+    return TokenBatch(**ints, **names, **floats, value_ids=vals)
 
 
 def anchor_keys(anchors: pa.Table | pa.RecordBatch) -> list[AnchorKey]:
