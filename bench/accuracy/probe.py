@@ -20,8 +20,9 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
+from rfm_runtime.score import embed
 from rfm_runtime.session import RfmSession
-from rfm_runtime.tokenize import anchor_keys, tokenize
+from rfm_runtime.tokenize import anchor_keys
 
 from bench.accuracy.arms import ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, ensure_database
@@ -46,21 +47,20 @@ def probe(con: duckdb.DuckDBPyConnection, name: str, session: RfmSession, max_ev
     splits = subsample_eval(build_splits(con, task, Protocol()), max_eval, Protocol().seed)
     ctx = ArmContext(con, flights_graph(), splits)
     index = prepare(ctx).index
-    config = session.tokenizer_config(BATCH, TARGET_COLUMNS.get(name))
     train = splits.train.take(pa.array(context_rows(splits.train, FT_TRAIN)))
 
-    def embed(table: pa.Table) -> np.ndarray:
-        tokens = tokenize(anchor_cells(index, table, task.entity_table), anchor_keys(table), config)
-        step = 256
-        parts = [
-            session.encode(tokens.take(slice(i, i + step)))
-            for i in range(0, tokens.num_anchors, step)
-        ]
-        return np.concatenate(parts)
+    def embed_rows(table: pa.Table) -> np.ndarray:
+        cells = anchor_cells(index, table, task.entity_table).to_batches(max_chunksize=65_536)
+        column = TARGET_COLUMNS.get(name)
+        out: dict[tuple[str, int], np.ndarray] = {}
+        for batch in embed(session, cells, name, target_column=column, batch_size=BATCH):
+            vectors = batch.column("embedding").flatten().to_numpy().reshape(len(batch), -1)
+            out.update(zip(anchor_keys(batch), vectors, strict=True))
+        return np.array([out[k] for k in anchor_keys(table)], np.float32)
 
-    x = {s: embed(t) for s, t in (("train", train), ("val", splits.val), ("test", splits.test))}
-    y = {s: np.asarray(labels(t, task.kind), np.float64)
-         for s, t in (("train", train), ("val", splits.val), ("test", splits.test))}  # fmt: skip
+    parts = {"train": train, "val": splits.val, "test": splits.test}
+    x = {s: embed_rows(t) for s, t in parts.items()}
+    y = {s: np.asarray(labels(t, task.kind), np.float64) for s, t in parts.items()}
     objective = "binary" if task.kind == "binary" else "l1"
     params = {"objective": objective, "learning_rate": 0.05, "num_leaves": 15, "verbose": -1,
               "num_threads": 1, "seed": 0}  # fmt: skip
