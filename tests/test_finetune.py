@@ -214,10 +214,12 @@ def test_missing_tables_and_files_are_clear_errors(tmp_path, base, warehouse):
 def test_cli_prints_artifact_and_score_command(warehouse, base, tmp_path, capsys):
     argv = ["finetune", "--target", "big_spender", "--duckdb", str(warehouse), "--base",
             str(base), "--out", str(tmp_path), "--max-steps", "4", "--patience", "1",
-            "--eval-every", "2", "--threads", "1"]  # fmt: skip
+            "--eval-every", "2", "--lr", "0.002", "--threads", "1"]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "artifact: " in out and "RFM_ARTIFACT=" in out and "--select rfm_predictions" in out
+    report = json.loads((tmp_path / "finetune.json").read_text())
+    assert report["config"]["lr"] == 0.002 and report["config"]["max_steps"] == 4
     assert main([*argv[:2], "nope", *argv[3:]]) == 2
     assert "has no target 'nope'" in capsys.readouterr().err
 

@@ -95,6 +95,7 @@ class Finetuned(OursArm):
         t4 = time.perf_counter()
         params = {
             "checkpoint": str(checkpoint_path()),
+            "lr": CONFIG.lr,
             "steps": result.steps,
             "best_step": result.best_step,
             "stopped_early": result.stopped_early,

@@ -52,6 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"steps between validations (default {d.eval_every})",
     )
+    p.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {d.lr})")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
     p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")
@@ -171,7 +172,7 @@ def run_finetune(
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status."""
     raw: dict[str, Any] = {}
-    for flag in ("max_steps", "patience", "val_fraction", "eval_every", "threads", "seed"):
+    for flag in ("max_steps", "patience", "val_fraction", "eval_every", "lr", "threads", "seed"):
         if getattr(args, flag) is not None:
             raw[flag] = getattr(args, flag)
     result = run_finetune(

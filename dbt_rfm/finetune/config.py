@@ -32,7 +32,7 @@ class FinetuneConfig:
     eval_every: int = 50
     patience: int = 6
     val_fraction: float = 0.2
-    lr: float = 1e-3
+    lr: float = 3e-4
     weight_decay: float = 0.01
     clip: float = 1.0
     context_size: int = 64
