@@ -28,7 +28,7 @@ class FinetuneConfig:
         threads: torch intra-op threads (None: torch's default).
     """
 
-    max_steps: int = 1000
+    max_steps: int = 2000
     eval_every: int = 50
     patience: int = 6
     val_fraction: float = 0.2
