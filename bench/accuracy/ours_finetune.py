@@ -36,8 +36,9 @@ from dbt_rfm.nn.train import load_checkpoint
 
 #: FinetuneConfig's defaults (docs/finetuning.md) on 2 threads.
 CONFIG = FinetuneConfig(threads=2)
-#: Training anchors fine-tuning sees (the most recent, as for the context).
-FT_TRAIN = 8000
+#: Training anchors fine-tuning sees (the most recent, as for the context): as many as
+#: ``dbt-rfm finetune`` reads by default (``max_anchors``).
+FT_TRAIN = CONFIG.max_anchors
 
 
 #: The shipped net's resume checkpoint (the torch weights of ``rfm-small``).
