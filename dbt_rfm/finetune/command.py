@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +171,12 @@ def run_finetune(
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status."""
-    raw: dict[str, Any] = {}
-    for flag in ("max_steps", "patience", "val_fraction", "eval_every", "lr", "threads", "seed"):
-        if getattr(args, flag) is not None:
-            raw[flag] = getattr(args, flag)
+    # every FinetuneConfig field that has a flag and was given on the command line
+    raw: dict[str, Any] = {
+        f.name: getattr(args, f.name)
+        for f in fields(FinetuneConfig)
+        if getattr(args, f.name, None) is not None
+    }
     result = run_finetune(
         args.target,
         args.duckdb,
