@@ -217,3 +217,21 @@ def test_rolling_context_only_reads_labels_closed_by_each_query_time(
     by_time = dict(seen)
     assert T0 + timedelta(days=30) in by_time[T0 + timedelta(days=40)]  # val labels, closed
     assert T0 + timedelta(days=30) not in by_time[T0 + timedelta(days=30)]
+
+
+def test_delays_of_flights_not_yet_departed_are_not_inputs() -> None:
+    from bench.accuracy.rfm_graph import graph_tables
+    from dbt_rfm.sampling import GraphIndex
+
+    con, spec = _tiny_graph()
+    index = GraphIndex.build(spec, graph_tables(con, spec))
+    # plane P0 flies flights 0, 7, 14, ... every 63 hours; flight 14 (dep_delay 18) is scheduled
+    # 10 minutes before the anchor, so it departs 8 minutes after it
+    at = datetime(2013, 5, 1) + timedelta(hours=9 * 14, minutes=10)
+    anchors = pa.table({"entity_id": ["P0"], "anchor_time": pa.array([at], pa.timestamp("us"))})
+    cells = ours.anchor_cells(index, anchors, "planes")
+    by_row = {}
+    for r in cells.filter(pa.compute.equal(cells["table_name"], "flights")).to_pylist():
+        by_row.setdefault(r["row_key"], set()).add(r["column_name"])
+    assert "dep_delay" not in by_row["14"] and "scheduled_departure" in by_row["14"]
+    assert "dep_delay" in by_row["7"]
