@@ -158,11 +158,18 @@ def small_net_config():  # -> dbt_rfm.nn.NetConfig (torch imported lazily)
 
 
 def export_small(prefix, seed: int = 0):  # -> (encoder, head, (encoder path, head path))
-    """Build a seeded tiny net and export it as an artifact at ``prefix``."""
+    """Build a seeded tiny net and export it as an artifact at ``prefix``. The projections that
+    start at zero (``NEUTRAL_PARAMS``) get small random weights, so every path is exercised."""
+    import torch
+
     from dbt_rfm.nn.export import export_artifact
-    from dbt_rfm.nn.train import build_net
+    from dbt_rfm.nn.train import NEUTRAL_PARAMS, build_net
 
     encoder, head = build_net(small_net_config(), seed=seed)
+    with torch.no_grad():
+        for name, param in encoder.named_parameters():
+            if name.startswith(NEUTRAL_PARAMS):
+                param.normal_(0.0, 0.1)
     encoder.eval()
     head.eval()
     return encoder, head, export_artifact(encoder, head, prefix)

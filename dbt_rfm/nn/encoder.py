@@ -7,7 +7,9 @@ features (value, relative time, null flags, and their sines and cosines) + the t
 multi-head attention where each head sees one mask kind (:data:`MASK_KINDS`), built as dense
 boolean ``[B, S, S]`` masks from the node, parent and column ids (see :func:`build_masks`).
 The anchor embedding is the mean of the entity row's tokens (node 0, the anchor token
-included) after the last block. Plain matmul attention: exports to ONNX and runs anywhere.
+included) after the last block, plus a linear map of the anchor time's calendar features (so
+the hour, weekday and season of the anchor reach the in-context head directly). Plain matmul
+attention: exports to ONNX and runs anywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 
 import torch
 from rfm_runtime.tokenize import NUM_STYPES, ROW_COUNT_WIDTH
-from rfm_runtime.value_features import AUX_WIDTH
+from rfm_runtime.value_features import AUX_WIDTH, CALENDAR_WIDTH
 from torch import Tensor, nn
 
 from dbt_rfm.nn.config import MASK_KINDS, NetConfig
@@ -170,6 +172,10 @@ class RelationalEncoder(nn.Module):
         self.blocks = nn.ModuleList(MaskedBlock(cfg) for _ in range(cfg.n_blocks))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.readout = nn.Linear(cfg.d_model, cfg.d_model)
+        # zero at init, like embed.aux: a net warm-started without it starts where it was
+        self.anchor_time = nn.Linear(CALENDAR_WIDTH, cfg.d_model)
+        nn.init.zeros_(self.anchor_time.weight)
+        nn.init.zeros_(self.anchor_time.bias)
 
     def forward(
         self,
@@ -209,4 +215,5 @@ class RelationalEncoder(nn.Module):
         x = self.norm(x)
         row0 = (node_index == 0).to(torch.float32).unsqueeze(-1)
         pooled = (x * row0).sum(dim=1) / row0.sum(dim=1).clamp(min=1.0)
-        return self.readout(pooled)
+        when = value_aux[:, 0, -CALENDAR_WIDTH:]  # the anchor token's calendar features
+        return self.readout(pooled) + self.anchor_time(when)

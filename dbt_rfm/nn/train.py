@@ -202,7 +202,7 @@ def save_checkpoint(
 #: Parameters a checkpoint may lack: they start at zero, where they leave the net's output as
 #: it was without them (contract 1 checkpoints have no ``value_aux`` projection, contract 3
 #: ones no ``row_counts`` projection).
-NEUTRAL_PARAMS = ("embed.aux.", "embed.counts.")
+NEUTRAL_PARAMS = ("embed.aux.", "embed.counts.", "anchor_time.")
 
 
 def load_checkpoint(path: str | Path) -> tuple[RelationalEncoder, ICLHead, dict[str, Any]]:

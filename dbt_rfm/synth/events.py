@@ -127,6 +127,48 @@ def past_features(rng: np.random.Generator, group: np.ndarray, day: np.ndarray) 
     return np.column_stack([standardize(np.log1p(gap)), standardize(walk)])
 
 
+#: Grid points of the shared shock processes over the events' time span.
+SHOCK_GRID = 2048
+
+
+def shock_features(
+    rng: np.random.Generator, day: np.ndarray, group: np.ndarray | None
+) -> np.ndarray:
+    """Shocks shared by rows near in time, standardized and scaled. float64[E, 2].
+
+    Column 0: one mean-reverting random process over time shared by every row of the table
+    (a storm day that delays all flights); column 1: one such process per ``group`` (the
+    rows' second parent: one airport's bad afternoon), zeros when ``group`` is None. The
+    processes are AR(1) on a grid of :data:`SHOCK_GRID` points with a random time constant
+    of 0.5 to 10 days, so a row's shock is visible in the values of its *recent siblings*
+    (rows of the same group, or of the table, just before it), which the sampler reaches
+    through a shared parent. A random scale per table (1 to 3) lets shocks dominate
+    some tables and barely matter in others.
+    """
+    if day.size == 0:
+        return np.zeros((0, 2))
+    lo = float(day.min())
+    step = max(float(day.max()) - lo, 1e-6) / (SHOCK_GRID - 1)
+    rho = float(np.exp(-step / np.exp(rng.uniform(np.log(0.5), np.log(10.0)))))
+    cell = np.minimum(((day - lo) / step).astype(np.int64), SHOCK_GRID - 1)
+
+    def ar1(k: int) -> np.ndarray:  # float64[SHOCK_GRID, k], stationary unit variance
+        x = rng.normal(size=(SHOCK_GRID, k))
+        x[1:] *= np.sqrt(1.0 - rho**2)
+        for i in range(1, SHOCK_GRID):
+            x[i] += rho * x[i - 1]
+        return x
+
+    shared = ar1(1)[cell, 0]
+    if group is None:
+        own = np.zeros(day.size)
+    else:
+        ids, local = np.unique(group, return_inverse=True)
+        own = ar1(ids.size)[cell, local]
+    scale = rng.uniform(1.0, 3.0)
+    return scale * np.column_stack([standardize(shared), standardize(own)])
+
+
 def time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
     """Fractions of a day in [0, 1): a random daily profile per table (a busy hour of random
     width over a uniform floor), so that the hour of an event can matter."""
@@ -135,15 +177,22 @@ def time_of_day(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(busy, np.mod(peak + width * rng.normal(size=n), 1.0), rng.random(n))
 
 
-def season_features(day: np.ndarray) -> np.ndarray:
-    """Yearly, weekly and daily phase of each time. float64[E] days -> float64[E, 5]."""
+def season_features(rng: np.random.Generator, day: np.ndarray) -> np.ndarray:
+    """Yearly, weekly and daily phase of each time. float64[E] days -> float64[E, 5].
+
+    Each table draws how much the season matters: the yearly and weekly columns are scaled by
+    a random 0-1.5, the daily ones by 0-3, so in some tables the hour of an event is among
+    its strongest drivers (as the scheduled hour is for a flight's delay) and in others it
+    hardly matters.
+    """
+    yearly, daily = rng.uniform(0.0, 1.5), rng.uniform(0.0, 3.0)
     return np.column_stack(
         [
-            np.sin(2 * np.pi * day / 365.25),
-            np.cos(2 * np.pi * day / 365.25),
-            np.sin(2 * np.pi * day / 7),
-            np.sin(2 * np.pi * day),
-            np.cos(2 * np.pi * day),
+            yearly * np.sin(2 * np.pi * day / 365.25),
+            yearly * np.cos(2 * np.pi * day / 365.25),
+            yearly * np.sin(2 * np.pi * day / 7),
+            daily * np.sin(2 * np.pi * day),
+            daily * np.cos(2 * np.pi * day),
         ]
     )
 

@@ -21,6 +21,7 @@ from dbt_rfm.synth.events import (
     choose_second,
     past_features,
     season_features,
+    shock_features,
     simulate_rates,
 )
 from dbt_rfm.synth.plan import TablePlan, draw_plan, fk_columns, singular
@@ -217,6 +218,7 @@ def _child_rows(
     n = parent.size
     z = 0.8 * par.z[parent] + 0.6 * rng.normal(size=(n, d))
     fks = _take(par.keys, parent, [c for c, _ in fk_columns(par.plan)])
+    item = None
     if p.second is not None:
         sec = rows[p.second]
         item = choose_second(rng, parent, day, par.z[parent], sec.z, sec.observed)
@@ -228,7 +230,8 @@ def _child_rows(
         keys[p.key[-1][0]] = pa.array(line_no, pa.int64())
     else:
         keys = _keys(rng, p, n)
-    drive = np.column_stack([z, past_features(rng, parent, day), season_features(day)])
+    shocks = shock_features(rng, day, item)
+    drive = np.column_stack([z, past_features(rng, parent, day), season_features(rng, day), shocks])
     vals, observed = _values(rng, p, drive, day, origin_us)
     return _Rows(p, z, day, keys, fks, vals, observed, parent)
 
