@@ -164,14 +164,24 @@ def _r2(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_future_events_depend_on_parent_attributes() -> None:
-    """A parent's observed columns explain its future event count; shuffled rows do not."""
-    db = generate(2)  # 'bookings' of 345 members: measured R2 0.31, shuffled control 0.02
-    ev = next(t for t in db.spec.tables if t.time_column == "event_time")
-    x = _parent_features(db, db.spec.links_from(ev.name)[0].parent)
-    y = np.log1p(_past_future_counts(db)[1])
-    shuffled = x[np.random.default_rng(0).permutation(len(y))]
-    assert _r2(x, y) > 0.15
-    assert _r2(x, y) > 5 * max(_r2(shuffled, y), 0.01)
+    """A parent's observed columns explain its future event count; shuffled rows do not.
+
+    Measured over seeds 0-11: R^2 median 0.13 (0 to 0.65), shuffled control median 0.006; R^2
+    is over three times the control's in 8 of the 12 databases (one seed is too noisy a test).
+    """
+    r2, control = [], []
+    for seed in range(12):
+        db = generate(seed)
+        ev = next((t for t in db.spec.tables if t.time_column == "event_time"), None)
+        if ev is None:
+            continue
+        x = _parent_features(db, db.spec.links_from(ev.name)[0].parent)
+        y = np.log1p(_past_future_counts(db)[1])
+        r2.append(_r2(x, y))
+        control.append(_r2(x[np.random.default_rng(0).permutation(len(y))], y))
+    assert np.median(r2) > 0.08
+    assert np.median(control) < 0.03
+    assert np.mean([a > 3 * max(b, 0.01) for a, b in zip(r2, control, strict=True)]) >= 0.6
 
 
 def test_generation_is_fast() -> None:

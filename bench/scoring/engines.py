@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import ROW_COUNT_WIDTH, TokenBatch
-from rfm_runtime.value_features import AUX_WIDTH
+from rfm_runtime.value_features import AUX_WIDTH, CALENDAR_WIDTH
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.scoring.common import THREADS, untrained_artifact
@@ -43,7 +43,7 @@ def analytic_flops(cfg: NetConfig, seq_len: int, context: int, queries: int) -> 
     proj = cfg.n_blocks * 2 * s * (3 * d * d + d * d)
     attention = cfg.n_blocks * 2 * 2 * s * s * d  # QK^T and (softmax)V, all heads together
     ffn = cfg.n_blocks * 2 * s * 2 * d * f
-    readout = 2 * d * d
+    readout = 2 * d * d + 2 * CALENDAR_WIDTH * d  # pooled tokens, and the anchor time
     n, k = float(context), cfg.max_classes
     per_layer = 4.0 * d * d + 8 * d * d + 4 * n * d  # q, out, FFN; QK^T and AV over N
     per_layer += 2 * n * d * 2 * d / queries  # context k, v projections, shared by Q queries
