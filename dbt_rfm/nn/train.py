@@ -201,7 +201,7 @@ def save_checkpoint(
 
 #: Parameters a checkpoint may lack: they start at zero, where they leave the net's output as
 #: it was without them (contract 1 checkpoints have no ``value_aux`` projection, contract 3
-#: ones no ``row_counts`` projection).
+#: ones no ``row_counts`` projection, checkpoints before phase 8 no ``anchor_time`` one).
 NEUTRAL_PARAMS = ("embed.aux.", "embed.counts.", "anchor_time.")
 
 
