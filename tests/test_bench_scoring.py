@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -57,3 +59,24 @@ def test_synthetic_cells_stream_n_anchors_repeating_templates() -> None:
     assert sizes == [3, 1, 2, 3, 1, 2, 3]  # template sizes repeat
     per_batch = [len(set(b.column("entity_id").to_pylist())) for b in batches]
     assert max(per_batch) == 2  # never more than per_batch anchors at once
+
+
+def test_readme_rewrite_keeps_the_notes_after_the_marker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from bench.scoring import run
+
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Benchmarks\n\n## Scoring\n\nold table\n\n{run.END_GENERATED}\nhand notes\n\n"
+        "## Accuracy\n\nkept\n"
+    )
+    monkeypatch.setattr(run, "README", readme)
+    run.write_readme(json.loads((run.ROOT / "bench" / "results" / "scoring.json").read_text()))
+    text = readme.read_text()
+    assert "old table" not in text and "| measure | value | goal |" in text
+    assert text.count(run.END_GENERATED) == 1
+    assert text.index(run.END_GENERATED) < text.index("hand notes") < text.index("## Accuracy")
+    assert text.endswith("## Accuracy\n\nkept\n")
