@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dbt_rfm.errors import RfmError
@@ -279,4 +279,44 @@ def _table(
             )
             continue
         specs.append(ColumnSpec(c, dtype, stype))
+    gates = _availability(name, meta.available_at, columns, excluded, key_cols)
+    specs = [replace(c, available_at=gates.get(c.name)) for c in specs]
+    for c in specs:
+        if c.name in gates.values() and c.stype != "timestamp":
+            raise RfmError(
+                f"model '{name}', column '{c.name}': meta.rfm.available_at uses it as a time, so "
+                f"its stype must be 'timestamp'; found '{c.stype}'"
+            )
     return TableSpec(name, t["relation"], pk, time_col, tuple(specs))
+
+
+def _availability(
+    name: str,
+    declared: Mapping[str, str],
+    columns: _Columns,
+    excluded: set[str],
+    key_cols: set[str],
+) -> dict[str, str]:
+    """``meta.rfm.available_at`` resolved: column -> its availability column.
+
+    A column used as an availability time is gated by itself (its value is the future until
+    then).
+    """
+    gates: dict[str, str] = {}
+    for raw_c, raw_at in declared.items():
+        c = columns.resolve(raw_c, "meta.rfm.available_at")
+        at = columns.resolve(raw_at, f"meta.rfm.available_at.{c}")
+        if type_family(columns.types[at]) not in TIME_FAMILIES:
+            raise RfmError(
+                f"model '{name}', column '{at}': meta.rfm.available_at.{c} must name a date or "
+                f"timestamp column; found {columns.types[at]}"
+            )
+        for col in (c, at):
+            if col in key_cols or col in excluded:
+                what = "a key column" if col in key_cols else "excluded (meta.rfm.exclude)"
+                raise RfmError(
+                    f"model '{name}', column '{col}': is {what}, so meta.rfm.available_at "
+                    "cannot use it"
+                )
+        gates[c] = at
+    return {at: at for at in gates.values()} | gates

@@ -14,7 +14,7 @@ from typing import Any
 from dbt_rfm.errors import RfmError
 
 #: Keys allowed under ``config.meta.rfm``.
-META_KEYS = ("exclude", "primary_key", "stypes", "targets", "time_column")
+META_KEYS = ("available_at", "exclude", "primary_key", "stypes", "targets", "time_column")
 
 _REF = re.compile(
     r"""^\s*ref\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])([^'"]+)\3\s*)?(?:,[^)]*)?\)\s*$"""
@@ -60,6 +60,8 @@ class RfmMeta:
         stypes: column -> stype overrides.
         primary_key: declared key columns (a surrogate or composite key), or None.
         targets: predictive targets, passed through unvalidated (owned by the targets code).
+        available_at: column -> the date or timestamp column holding when its value becomes
+            known (a flight's delay at its departure); the cell is hidden from anchors before.
         declared: True when the model has ``meta.rfm`` at all (it is then in the graph).
     """
 
@@ -68,6 +70,7 @@ class RfmMeta:
     stypes: Mapping[str, str] = field(default_factory=dict)
     primary_key: tuple[str, ...] | None = None
     targets: Any = None
+    available_at: Mapping[str, str] = field(default_factory=dict)
     declared: bool = False
 
     @classmethod
@@ -93,6 +96,14 @@ class RfmMeta:
             raise RfmError(
                 f"model '{model}': meta.rfm.stypes must map column names to stypes; found {stypes}"
             )
+        available_at = raw.get("available_at") or {}
+        if not isinstance(available_at, Mapping) or not all(
+            isinstance(v, str) for v in available_at.values()
+        ):
+            raise RfmError(
+                f"model '{model}': meta.rfm.available_at must map column names to the date or "
+                f"timestamp column that says when each becomes known; found {available_at}"
+            )
         pk = raw.get("primary_key")
         return cls(
             time_column=time_column,
@@ -100,6 +111,7 @@ class RfmMeta:
             stypes=dict(stypes),
             primary_key=_names(model, "primary_key", pk) if pk is not None else None,
             targets=raw.get("targets"),
+            available_at=dict(available_at),
             declared=True,
         )
 

@@ -27,6 +27,7 @@ SPEC_ROW_COLUMNS = (
     "stype",
     "key_position",
     "is_time_column",
+    "available_at",
     "link_name",
     "link_position",
     "link_parent",
@@ -42,11 +43,15 @@ class ColumnSpec:
         name: column name as in the warehouse.
         data_type: warehouse data type, lower case (``bigint``, ``timestamp``, ``varchar``).
         stype: semantic type, one of :data:`STYPES`.
+        available_at: the column of the same table that holds when this value becomes known
+            (``meta.rfm.available_at``), or None when it is known at the row's time. A cell is
+            kept only for anchors at or after that time (never when it is null).
     """
 
     name: str
     data_type: str
     stype: str
+    available_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,7 @@ class GraphSpec:
                     if c.name in t.primary_key
                     else None,
                     "is_time_column": c.name == t.time_column,
+                    "available_at": c.available_at,
                     "link_name": None,
                     "link_position": None,
                     "link_parent": None,
@@ -220,7 +226,9 @@ class GraphSpec:
                 r["table_name"],
                 {"relation": r["relation"], "pk": {}, "time": None, "cols": {}},
             )
-            t["cols"][r["column_name"]] = ColumnSpec(r["column_name"], r["data_type"], r["stype"])
+            t["cols"][r["column_name"]] = ColumnSpec(
+                r["column_name"], r["data_type"], r["stype"], r.get("available_at")
+            )
             if r["key_position"] is not None:
                 t["pk"][int(r["key_position"])] = r["column_name"]
             if r["is_time_column"]:

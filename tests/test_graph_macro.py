@@ -38,6 +38,10 @@ def test_warehouse_table_equals_python_reader(built: DbtProject) -> None:
     from_sql, types = _warehouse(built)
     assert from_sql == graph_spec_from_manifest(built.manifest, types)
     assert len(from_sql.tables) == 5 and len(from_sql.links) == 6
+    flights = from_sql.table("flights")
+    assert flights.column("delay").available_at == "departed_at"  # declared as `Delay`
+    assert flights.column("departed_at").available_at == "departed_at"  # a gate gates itself
+    assert flights.column("origin").available_at is None
 
 
 def test_macro_returns_the_documented_dict(built: DbtProject) -> None:
@@ -157,6 +161,24 @@ def test_macro_time_column_not_a_time(built: DbtProject) -> None:
     assert "model 'logins', column 'logged_at': meta.rfm.time_column must be a date" in message
 
 
+def test_macro_available_at_not_a_time(built: DbtProject) -> None:
+    select = "select 1 as login_id, 2 as tries, 'late' as known"
+    run = _run_spec_with(
+        built,
+        {"logins": select},
+        {
+            "logins.sql": select,
+            "logins.yml": "version: 2\nmodels:\n  - name: logins\n    config:\n      meta:\n"
+            "        rfm: {primary_key: login_id, available_at: {tries: known}}\n",
+        },
+    )
+    message = _expect_same_error(built, run)
+    assert (
+        "model 'logins', column 'known': meta.rfm.available_at.tries must name a date or "
+        "timestamp column; found varchar" in message
+    )
+
+
 def test_macro_parent_without_key(built: DbtProject) -> None:
     run = _run_spec_with(
         built,
@@ -208,6 +230,6 @@ def test_empty_graph_gives_typed_empty_table(built: DbtProject) -> None:
     assert tuple(table.schema.names) == SPEC_ROW_COLUMNS
     assert [str(t) for t in table.schema.types] == [
         "string", "string", "string", "int32", "string", "string", "int32", "bool",
-        "string", "int32", "string", "string",
+        "string", "string", "int32", "string", "string",
     ]  # fmt: skip
     assert GraphSpec.from_rows(table.to_pylist()) == GraphSpec(tables=())

@@ -8,10 +8,12 @@ its cells unchanged. Checked in process with hypothesis, and through the SQL mac
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -205,3 +207,40 @@ def test_future_rows_change_nothing_in_sql() -> None:
         results.append((_rows(sub), _rows(con.sql(cells_sql).to_arrow_table())))
     assert results[0][0] == results[1][0] and len(results[0][0]) > 3 * anchors.num_rows
     assert results[0][1] == results[1][1]
+
+
+def _edit_unknown_hours(g: SyntheticGraph, cut: dt.datetime) -> tuple[pa.Table, int]:
+    """Tasks done by ``cut`` but reviewed after it: new ``hours`` and new (later) review times."""
+    tasks = g.tables["tasks"]
+    recs = tasks.to_pylist()
+    n = 0
+    for i, rec in enumerate(recs):
+        done, reviewed = rec["done_at"], rec["reviewed_at"]
+        if done is not None and done <= cut and (reviewed is None or reviewed > cut):
+            recs[i] = rec | {"hours": 1000.0 + i, "reviewed_at": cut + dt.timedelta(days=3)}
+            n += 1
+    return pa.Table.from_pylist(recs, schema=tasks.schema), n
+
+
+def test_values_known_after_the_anchor_time_are_not_cells() -> None:
+    """``hours`` is available at ``reviewed_at``: for a task done before the anchor time but
+    reviewed after it, neither value is a cell, so editing them changes no cell; without the
+    declared availability the same edit does (the guard that this test can fail)."""
+    g = synthetic_graph(5)
+    cut = EPOCH + dt.timedelta(days=30)
+    anchors = _anchors(g, "staff", cut, 30, np.random.default_rng(5))
+    tasks, n = _edit_unknown_hours(g, cut)
+    edited = g.tables | {"tasks": tasks}
+    sub = sample(g.spec, g.tables, anchors, entity="staff")
+    assert n > 0 and sub.filter(pc.equal(sub["table_name"], "tasks")).num_rows > 0
+    assert _rows(cells(g.spec, g.tables, sub)) == _rows(cells(g.spec, edited, sub))
+    ungated = GraphSpec(
+        tables=tuple(
+            t
+            if t.name != "tasks"
+            else replace(t, columns=tuple(replace(c, available_at=None) for c in t.columns))
+            for t in g.spec.tables
+        ),
+        links=g.spec.links,
+    )
+    assert _rows(cells(ungated, g.tables, sub)) != _rows(cells(ungated, edited, sub))

@@ -7,6 +7,8 @@ Same rules as the SQL macro ``dbt_rfm.subgraph_cells`` (``docs/sampling.md``):
 * ``num_value``: numerical as double, boolean as 0/1, timestamp as days relative to
   ``anchor_time``; ``text_value``: categorical and text, cast to text;
 * ``rel_days``: row time minus anchor time in days, null for static tables;
+* a column with an availability time (``ColumnSpec.available_at``) has a cell only where that
+  time is not null and not after ``anchor_time``;
 * sorted by ``entity_id, anchor_time, hop, table_name, row_key`` and column position.
 """
 
@@ -84,29 +86,38 @@ def _table_cells(t: TableIndex, sub: pa.Table, rows: np.ndarray) -> list[pa.Tabl
         rel_days = pa.array(rel, mask=~t.visible_ever[rows])
     take = pa.array(rows, pa.int64())
     base = {c: sub[c] for c in _NODE_COLUMNS}
+    known: dict[str, pa.Array] = {}  # availability column -> known at the anchor time
     out = []
     for pos, col in enumerate(t.spec.columns):
         if col.stype == "key":
             continue
         what = f"model '{t.spec.name}', column '{col.name}'"
-        if col.name not in t.data.column_names:
-            raise RfmError(f"{what}: missing from the Arrow table")
-        values = t.data[col.name].take(take)
-        num, text = _encode(col.stype, values, anchor_us, what)
-        out.append(
-            pa.table(
-                base
-                | {
-                    "column_name": pa.array([col.name] * n, pa.string()),
-                    "stype": pa.array([col.stype] * n, pa.string()),
-                    "num_value": num,
-                    "text_value": text,
-                    "rel_days": rel_days,
-                    "column_position": pa.array(np.full(n, pos, dtype=np.int32)),
-                }
-            )
+        num, text = _encode(col.stype, _values(t, col.name, take), anchor_us, what)
+        part = pa.table(
+            base
+            | {
+                "column_name": pa.array([col.name] * n, pa.string()),
+                "stype": pa.array([col.stype] * n, pa.string()),
+                "num_value": num,
+                "text_value": text,
+                "rel_days": rel_days,
+                "column_position": pa.array(np.full(n, pos, dtype=np.int32)),
+            }
         )
+        at = col.available_at
+        if at is not None:
+            if at not in known:
+                at_us = timestamp_us(_values(t, at, take), f"model '{t.spec.name}', column '{at}'")
+                known[at] = pc.fill_null(pc.less_equal(at_us, pa.array(anchor_us)), False)
+            part = part.filter(known[at])
+        out.append(part)
     return out
+
+
+def _values(t: TableIndex, column: str, take: pa.Array) -> pa.ChunkedArray:
+    if column not in t.data.column_names:
+        raise RfmError(f"model '{t.spec.name}', column '{column}': missing from the Arrow table")
+    return t.data[column].take(take)
 
 
 def _encode(

@@ -7,6 +7,7 @@ without the YAML that ``rfm_graph()`` reads.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from dbt_rfm.spec import GraphSpec
@@ -23,9 +24,7 @@ def graph_dict(spec: GraphSpec) -> dict[str, Any]:
                 "relation": t.relation,
                 "primary_key": list(t.primary_key),
                 "time_column": t.time_column,
-                "columns": [
-                    {"name": c.name, "data_type": c.data_type, "stype": c.stype} for c in t.columns
-                ],
+                "columns": [asdict(c) for c in t.columns],
             }
             for t in spec.tables
         },

@@ -6,7 +6,8 @@ Tables (``staff`` is the hub):
 * ``depts(dept_id)``: static; ``head_id -> staff`` closes a cycle staff -> depts -> staff.
 * ``projects(code, region)``: composite key; ``lead_id -> staff``; time ``created_on`` (a date).
 * ``tasks(task_id)``: two links to one parent (``owner_id``, ``reviewer_id -> staff``) and a
-  composite link ``(code, region) -> projects``; time ``done_at`` drawn from few values (ties).
+  composite link ``(code, region) -> projects``; time ``done_at`` drawn from few values (ties);
+  ``hours`` is known only at ``reviewed_at`` (an availability time, often after ``done_at``).
 
 Keys may dangle or be null, and some times are null, as in real data. Used by the sampler tests
 (SQL against in-process) and the leakage property tests.
@@ -30,8 +31,8 @@ EPOCH = dt.datetime(2024, 1, 1)
 def synthetic_spec(schema: str = "main") -> GraphSpec:
     """The GraphSpec of :func:`synthetic_graph` tables living in ``schema``."""
 
-    def col(name: str, data_type: str, stype: str) -> ColumnSpec:
-        return ColumnSpec(name, data_type, stype)
+    def col(name: str, data_type: str, stype: str, available_at: str | None = None) -> ColumnSpec:
+        return ColumnSpec(name, data_type, stype, available_at)
 
     tables = (
         TableSpec(
@@ -86,9 +87,10 @@ def synthetic_spec(schema: str = "main") -> GraphSpec:
                 col("code", "varchar", "key"),
                 col("region", "varchar", "key"),
                 col("done_at", "timestamp", "timestamp"),
-                col("hours", "double", "numerical"),
+                col("hours", "double", "numerical", "reviewed_at"),
                 col("urgent", "boolean", "boolean"),
                 col("due_at", "timestamp", "timestamp"),
+                col("reviewed_at", "timestamp", "timestamp", "reviewed_at"),
             ),
         ),
     )
@@ -121,6 +123,15 @@ def _times(
     base = int((EPOCH - dt.datetime(1970, 1, 1)).total_seconds()) * 1_000_000
     mask = rng.random(n) < null_rate
     return pa.array(us + base, pa.int64(), mask=mask).cast(pa.timestamp("us"))
+
+
+def _later(rng: np.random.Generator, times: pa.Array, max_hours: int, null_rate: float) -> pa.Array:
+    """``times`` plus 0 to ``max_hours`` hours; a ``null_rate`` share (and null times) null."""
+    n = len(times)
+    us = times.cast(pa.int64()).fill_null(0).to_numpy()
+    us = us + rng.integers(0, max_hours + 1, n) * 3_600_000_000
+    mask = np.asarray(times.is_null()) | (rng.random(n) < null_rate)
+    return pa.array(us, pa.int64(), mask=mask).cast(pa.timestamp("us"))
 
 
 def _fk(
@@ -202,6 +213,7 @@ def synthetic_graph(
             ),
             "urgent": pa.array([None if u < 0.1 else bool(u < 0.4) for u in rng.random(n_tasks)]),
             "due_at": _times(rng, n_tasks, days + 30, 20, 0.1),
+            "reviewed_at": _later(rng, done, max_hours=24 * 10, null_rate=0.1),
         }
     )
     tables = {"staff": staff, "depts": depts, "projects": projects, "tasks": tasks}

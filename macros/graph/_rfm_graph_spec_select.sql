@@ -13,6 +13,7 @@ with typed_empty as (
         cast(null as {{ text }}) as stype,
         cast(null as {{ int }}) as key_position,
         cast(null as {{ bool }}) as is_time_column,
+        cast(null as {{ text }}) as available_at,
         cast(null as {{ text }}) as link_name,
         cast(null as {{ int }}) as link_position,
         cast(null as {{ text }}) as link_parent,
@@ -30,7 +31,8 @@ spec_rows as (
                     dbt_rfm._rfm_sql_text(c.name), pos, dbt_rfm._rfm_sql_text(c.data_type),
                     dbt_rfm._rfm_sql_text(c.stype),
                     t.primary_key.index(c.name) if c.name in t.primary_key else 'null',
-                    'true' if c.name == t.time_column else 'false'] %}
+                    'true' if c.name == t.time_column else 'false',
+                    dbt_rfm._rfm_sql_text(c.available_at) if c.available_at else 'null'] %}
     {%- set ns = namespace(linked=false) %}
     {%- for lk in spec.links if lk.child == t.name and c.name in lk.child_columns %}
     {%- set ns.linked = true %}

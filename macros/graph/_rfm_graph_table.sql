@@ -1,4 +1,5 @@
-{#- Private: one validated graph table {name, relation, primary_key, time_column, columns};
+{#- Private: one validated graph table {name, relation, primary_key, time_column, columns}
+    (columns: {name, data_type, stype, available_at});
     the twin of dbt_rfm.graph_rules._table. -#}
 {% macro _rfm_graph_table(t, columns, pk, links, why) %}
     {%- set name, meta = t.name, t.meta -%}
@@ -41,6 +42,27 @@
             {%- do log("dbt-rfm: model '" ~ name ~ "', column '" ~ c ~ "': left out, no stype for data type " ~ dtype ~ "; set meta.rfm.stypes to keep it") -%}
         {%- else -%}
             {%- do specs.append({'name': c, 'data_type': dtype, 'stype': stype}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {#- meta.rfm.available_at: column -> its availability column; those gate themselves -#}
+    {%- set gates, declared = {}, {} -%}
+    {%- for raw_c, raw_at in meta.available_at.items() -%}
+        {%- set c = dbt_rfm._rfm_resolve_column(columns, raw_c, 'meta.rfm.available_at') -%}
+        {%- set at = dbt_rfm._rfm_resolve_column(columns, raw_at, 'meta.rfm.available_at.' ~ c) -%}
+        {%- if dbt_rfm._rfm_type_family(columns.types[at]) not in ['date', 'timestamp'] -%}
+            {{ exceptions.raise_compiler_error("model '" ~ name ~ "', column '" ~ at ~ "': meta.rfm.available_at." ~ c ~ " must name a date or timestamp column; found " ~ columns.types[at]) }}
+        {%- endif -%}
+        {%- for col in [c, at] if col in key_cols or col in excluded -%}
+            {{ exceptions.raise_compiler_error("model '" ~ name ~ "', column '" ~ col ~ "': is " ~ ('a key column' if col in key_cols else 'excluded (meta.rfm.exclude)') ~ ", so meta.rfm.available_at cannot use it") }}
+        {%- endfor -%}
+        {%- do declared.update({c: at}) -%}
+        {%- do gates.update({at: at}) -%}
+    {%- endfor -%}
+    {%- do gates.update(declared) -%}
+    {%- for spec in specs -%}
+        {%- do spec.update({'available_at': gates.get(spec.name)}) -%}
+        {%- if spec.name in gates.values() and spec.stype != 'timestamp' -%}
+            {{ exceptions.raise_compiler_error("model '" ~ name ~ "', column '" ~ spec.name ~ "': meta.rfm.available_at uses it as a time, so its stype must be 'timestamp'; found '" ~ spec.stype ~ "'") }}
         {%- endif -%}
     {%- endfor -%}
     {{ return({'name': name, 'relation': t.relation, 'primary_key': pk | list,

@@ -3,7 +3,7 @@
     warehouse. Call it at execute time (it returns an empty graph while dbt parses). Returns
 
         {"tables": {name: {"name", "relation", "primary_key": [..], "time_column": str or none,
-                           "columns": [{"name", "data_type", "stype"}]}},
+                           "columns": [{"name", "data_type", "stype", "available_at"}]}},
          "links": [{"name", "child", "child_columns": [..], "parent", "parent_columns": [..]}]}
 
     Links are sorted by name; `parent_columns` is the parent's primary key in key order. The

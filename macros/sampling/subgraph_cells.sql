@@ -6,8 +6,9 @@
   stype 'key' are not cells; null values stay, as null num_value and text_value). num_value:
   numerical as double, boolean as 0/1, timestamp as days relative to anchor_time; text_value:
   categorical and text cast to text; rel_days: row time - anchor_time in days, null for static
-  tables. Ordered by entity_id, anchor_time, hop, table_name, row_key, column position.
-  dbt_rfm.sampling.cells returns exactly the same rows.
+  tables. A column with an availability time (meta.rfm.available_at) has a cell only where that
+  time is not null and <= anchor_time. Ordered by entity_id, anchor_time, hop, table_name,
+  row_key, column position. dbt_rfm.sampling.cells returns exactly the same rows.
 -#}
 {% macro subgraph_cells(graph, subgraph_relation) -%}
   {{ return(adapter.dispatch('subgraph_cells', 'dbt_rfm')(graph, subgraph_relation)) }}
@@ -51,6 +52,10 @@ cells as (
         rel_days,
         {{ pos }} as column_position
     from v_{{ name }}
+    {%- if col.get("available_at") %}
+    {%- set at = graph["tables"][name]["columns"] | map(attribute="name") | list %}
+    where cast(c_{{ at.index(col["available_at"]) }} as timestamp) <= anchor_time
+    {%- endif %}
     {%- if not loop.last %}
     union all
     {%- endif %}
