@@ -297,11 +297,7 @@ def _availability(
     excluded: set[str],
     key_cols: set[str],
 ) -> dict[str, str]:
-    """``meta.rfm.available_at`` resolved: column -> its availability column.
-
-    A column used as an availability time is gated by itself (its value is the future until
-    then).
-    """
+    """``meta.rfm.available_at`` resolved: column -> its availability column."""
     gates: dict[str, str] = {}
     for raw_c, raw_at in declared.items():
         c = columns.resolve(raw_c, "meta.rfm.available_at")
@@ -319,4 +315,10 @@ def _availability(
                     "cannot use it"
                 )
         gates[c] = at
-    return {at: at for at in gates.values()} | gates
+    for c in gates:
+        if c in gates.values():
+            raise RfmError(
+                f"model '{name}', column '{c}': meta.rfm.available_at uses it as a time, so it "
+                "cannot have an availability time itself"
+            )
+    return gates

@@ -44,8 +44,8 @@ class ColumnSpec:
         data_type: warehouse data type, lower case (``bigint``, ``timestamp``, ``varchar``).
         stype: semantic type, one of :data:`STYPES`.
         available_at: the column of the same table that holds when this value becomes known
-            (``meta.rfm.available_at``), or None when it is known at the row's time. A cell is
-            kept only for anchors at or after that time (never when it is null).
+            (``meta.rfm.available_at``), or None when it is known at the row's time. The value
+            is a cell only for anchors strictly after that time (never when it is null).
     """
 
     name: str
@@ -84,9 +84,15 @@ class TableSpec:
         )
 
     @property
+    def availability_columns(self) -> frozenset[str]:
+        """Columns that hold another column's availability time (metadata, not cells)."""
+        return frozenset(c.available_at for c in self.columns if c.available_at is not None)
+
+    @property
     def value_columns(self) -> tuple[ColumnSpec, ...]:
-        """Columns that become cells: everything but keys."""
-        return tuple(c for c in self.columns if c.stype != "key")
+        """Columns that become cells: everything but keys and availability times."""
+        gates = self.availability_columns
+        return tuple(c for c in self.columns if c.stype != "key" and c.name not in gates)
 
 
 @dataclass(frozen=True)

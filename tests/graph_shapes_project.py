@@ -31,6 +31,7 @@ FIXTURE_COLUMN_TYPES: dict[str, list[tuple[str, str]]] = {
         ("route_code", "SMALLINT"),
         ("note", "VARCHAR"),
         ("payload", "VARCHAR[]"),
+        ("delay_known_at", "TIMESTAMP"),
     ],
     "employee": [
         ("employee_id", "BIGINT"),

@@ -98,7 +98,8 @@ def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
     con.execute(
         "create table flights as select i as flight_id, 'P' || (i % 7) as tailnum, "
         "timestamp '2013-05-01' + i * interval 9 hour as scheduled_departure, "
-        "(i * 37) % 50 as dep_delay, ['ATL', 'ORD', 'BOS'][1 + i % 3] as dest from range(400) t(i)"
+        "(i * 37) % 50 as dep_delay, ['ATL', 'ORD', 'BOS'][1 + i % 3] as dest, "
+        "scheduled_departure + to_minutes(dep_delay) as departed_at from range(400) t(i)"
     )
     spec = GraphSpec(
         tables=(
@@ -109,8 +110,9 @@ def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
                 ColumnSpec("flight_id", "bigint", "key"),
                 ColumnSpec("tailnum", "varchar", "key"),
                 ColumnSpec("scheduled_departure", "timestamp", "timestamp"),
-                ColumnSpec("dep_delay", "bigint", "numerical"),
-                ColumnSpec("dest", "varchar", "categorical"))),
+                ColumnSpec("dep_delay", "bigint", "numerical", "departed_at"),
+                ColumnSpec("dest", "varchar", "categorical"),
+                ColumnSpec("departed_at", "timestamp", "timestamp"))),
         ),
         links=(LinkSpec("flights", ("tailnum",), "planes", ("tailnum",)),),
     )  # fmt: skip
@@ -235,3 +237,4 @@ def test_delays_of_flights_not_yet_departed_are_not_inputs() -> None:
         by_row.setdefault(r["row_key"], set()).add(r["column_name"])
     assert "dep_delay" not in by_row["14"] and "scheduled_departure" in by_row["14"]
     assert "dep_delay" in by_row["7"]
+    assert not any("departed_at" in cols for cols in by_row.values())  # a time, not a cell

@@ -55,10 +55,12 @@ def test_demo_graph_shape(demo: DbtProject) -> None:
     ]
     flights = spec.table("flights")
     assert flights.column("flight_number").stype == "categorical"  # meta.rfm.stypes
-    # meta.rfm.exclude drops the after-landing outcomes; dep_delay stays as history
+    # the outcomes stay as history, each an input once known (meta.rfm.available_at)
     values = {c.name for c in flights.value_columns}
-    assert {"dep_delay", "cancelled"} <= values
-    assert not {"arr_delay", "air_time"} & values
+    assert {"dep_delay", "cancelled", "arr_delay", "air_time"} <= values
+    assert not {"departed_at", "arrived_at"} & values
+    assert flights.column("dep_delay").available_at == "departed_at"
+    assert flights.column("air_time").available_at == "arrived_at"
 
 
 def test_demo_dangling_keys_warn(demo: DbtProject) -> None:

@@ -114,6 +114,7 @@ def test_keys_time_columns_and_stypes(parsed: Manifest) -> None:
         "delay": "numerical",
         "route_code": "categorical",  # override of smallint
         "payload": "text",  # override of a type with no rule
+        "delay_known_at": "timestamp",
     }  # note: excluded
     assert [c.name for c in flights.columns] == [
         c for c, _ in FIXTURE_COLUMN_TYPES["flights"] if c != "note"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -12,16 +13,29 @@ from dbt_rfm.errors import RfmError
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DB = REPO / "bench" / ".work" / "flights.duckdb"
 TABLES = ("flights", "planes", "airlines", "airports", "weather")
+MODELS = REPO / "integration_tests" / "models"
+
+
+def models_fingerprint() -> str:
+    """A hash of the demo's model files (SQL and YAML under ``raw/`` and ``demo/``)."""
+    digest = hashlib.sha256()
+    for f in sorted([*MODELS.glob("raw/*"), *MODELS.glob("demo/*")]):
+        digest.update(f.relative_to(MODELS).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ensure_database(path: Path = DEFAULT_DB) -> Path:
-    """Return ``path``, first running ``dbt run --select raw demo`` into it if it is missing.
+    """Return ``path``, first running ``dbt run --select raw demo`` into it if it is missing or
+    was built from other versions of the demo's models.
 
     dbt runs in ``integration_tests/`` with its own target and log folders next to ``path``,
     so it does not collide with other dbt runs of that project.
     """
-    if path.exists():
+    stamp = path.with_name(path.name + ".models")
+    fingerprint = models_fingerprint()
+    if path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
         return path
+    path.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     project = REPO / "integration_tests"
     dbt = Path(sys.executable).with_name("dbt")
@@ -43,4 +57,5 @@ def ensure_database(path: Path = DEFAULT_DB) -> Path:
             f"building the benchmark database with `{' '.join(cmd)}` failed "
             f"(exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
+    stamp.write_text(fingerprint)
     return path

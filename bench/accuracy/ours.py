@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from rfm_runtime.score import score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
@@ -32,9 +31,8 @@ from bench.accuracy.rfm_graph import declared_graph, graph_tables
 from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.spec import GraphSpec
 
-#: Static task T3: the target and the outcome that defines it are hidden from the entity row.
-OUTCOME_COLUMNS = ("dep_delay", "cancelled")
-TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": OUTCOME_COLUMNS}
+#: Static task T3: its target column is hidden from the entity row, as the dbt scorer does.
+TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay",)}
 BATCH = 64
 
 
@@ -92,39 +90,10 @@ def prepare(ctx: ArmContext) -> Prepared:
 
 
 def anchor_cells(index: GraphIndex, anchors: pa.Table, entity: str) -> pa.Table:
-    """CELLS of the anchors (``entity_id``, ``anchor_time`` and any other columns) of ``entity``,
-    without the outcomes not yet known at the anchor time (:func:`drop_unknown_outcomes`)."""
+    """CELLS of the anchors (``entity_id``, ``anchor_time`` and any other columns) of ``entity``;
+    the flights' outcomes are inputs only once known (the demo's ``meta.rfm.available_at``)."""
     keys = anchors.select(["entity_id", "anchor_time"])
-    return drop_unknown_outcomes(
-        index, cells(index, None, sample(index, None, keys, entity=entity))
-    )
-
-
-def drop_unknown_outcomes(index: GraphIndex, table: pa.Table) -> pa.Table:
-    """Drop the ``dep_delay`` and ``cancelled`` cells of flights reached from the anchor (hop
-    >= 1) that have not departed by the anchor time.
-
-    The declared time of a flight is its scheduled departure, so the sampler shows a flight
-    scheduled ten minutes before the anchor with the delay it will only have later. Known at
-    departure: the scheduled time plus the delay (a cancellation at the scheduled time). The
-    feature baseline's rule (``bench.accuracy.graph.FLIGHT_KNOWN_AT``) is stricter still.
-    """
-    flights = index.tables[index.table_id("flights")]
-    assert flights.time_us is not None
-    delay = flights.data.column("dep_delay").fill_null(0).to_numpy(zero_copy_only=False)
-    departed_us = flights.time_us + np.maximum(delay, 0).astype(np.int64) * 60_000_000
-    outcome = pc.and_(
-        pc.and_(pc.equal(table["table_name"], "flights"), pc.greater(table["hop"], 0)),
-        pc.is_in(table["column_name"], pa.array(OUTCOME_COLUMNS)),
-    )
-    at = np.flatnonzero(np.asarray(outcome.to_numpy(zero_copy_only=False), dtype=bool))
-    if at.size == 0:
-        return table
-    rows = flights.rows_of(table["row_key"].take(pa.array(at)).combine_chunks())
-    anchor_us = table["anchor_time"].take(pa.array(at)).cast(pa.int64()).to_numpy()
-    keep = np.ones(table.num_rows, dtype=bool)
-    keep[at] = departed_us[rows] <= anchor_us
-    return table.filter(pa.array(keep))
+    return cells(index, None, sample(index, None, keys, entity=entity))
 
 
 def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:

@@ -2,13 +2,15 @@
 
 Same rules as the SQL macro ``dbt_rfm.subgraph_cells`` (``docs/sampling.md``):
 
-* one cell per (sampled node whose row exists, value column); columns of stype ``key`` are not
-  cells; null values are kept as cells with null ``num_value`` and ``text_value``;
+* one cell per (sampled node whose row exists, value column); columns of stype ``key`` and
+  availability times are not cells; null values are kept as cells with null ``num_value`` and
+  ``text_value``;
 * ``num_value``: numerical as double, boolean as 0/1, timestamp as days relative to
   ``anchor_time``; ``text_value``: categorical and text, cast to text;
 * ``rel_days``: row time minus anchor time in days, null for static tables;
 * a column with an availability time (``ColumnSpec.available_at``) has a cell only where that
-  time is not null and not after ``anchor_time``;
+  time is not null and before ``anchor_time`` (strictly: a value that becomes known at the
+  moment of the prediction is not an input);
 * sorted by ``entity_id, anchor_time, hop, table_name, row_key`` and column position.
 """
 
@@ -88,8 +90,9 @@ def _table_cells(t: TableIndex, sub: pa.Table, rows: np.ndarray) -> list[pa.Tabl
     base = {c: sub[c] for c in _NODE_COLUMNS}
     known: dict[str, pa.Array] = {}  # availability column -> known at the anchor time
     out = []
+    gates = t.spec.availability_columns
     for pos, col in enumerate(t.spec.columns):
-        if col.stype == "key":
+        if col.stype == "key" or col.name in gates:
             continue
         what = f"model '{t.spec.name}', column '{col.name}'"
         num, text = _encode(col.stype, _values(t, col.name, take), anchor_us, what)
@@ -108,7 +111,7 @@ def _table_cells(t: TableIndex, sub: pa.Table, rows: np.ndarray) -> list[pa.Tabl
         if at is not None:
             if at not in known:
                 at_us = timestamp_us(_values(t, at, take), f"model '{t.spec.name}', column '{at}'")
-                known[at] = pc.fill_null(pc.less_equal(at_us, pa.array(anchor_us)), False)
+                known[at] = pc.fill_null(pc.less(at_us, pa.array(anchor_us)), False)
             part = part.filter(known[at])
         out.append(part)
     return out

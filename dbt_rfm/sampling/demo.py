@@ -18,7 +18,15 @@ from dbt_rfm.errors import RfmError
 from dbt_rfm.spec import ColumnSpec, GraphSpec, LinkSpec, TableSpec
 from dbt_rfm.stypes import infer_stype
 
-__all__ = ["DEMO_KEYS", "DEMO_LINKS", "DEMO_TIMES", "demo_graph", "demo_tables", "load_demo"]
+__all__ = [
+    "DEMO_AVAILABLE",
+    "DEMO_KEYS",
+    "DEMO_LINKS",
+    "DEMO_TIMES",
+    "demo_graph",
+    "demo_tables",
+    "load_demo",
+]
 
 DEMO_MODELS = Path(__file__).resolve().parents[2] / "integration_tests" / "models" / "demo"
 
@@ -39,6 +47,13 @@ DEMO_LINKS = (
     LinkSpec("weather", ("origin",), "airports", ("faa",)),
 )
 DEMO_TIMES = {"flights": "scheduled_departure", "weather": "time_hour"}
+#: Availability times (``meta.rfm.available_at``) the demo YAML declares.
+DEMO_AVAILABLE = {
+    ("flights", "dep_delay"): "departed_at",
+    ("flights", "cancelled"): "departed_at",
+    ("flights", "arr_delay"): "arrived_at",
+    ("flights", "air_time"): "arrived_at",
+}
 _CATEGORICAL = {("flights", "flight_number")}
 
 
@@ -72,7 +87,10 @@ def demo_graph(con: Any, schema: str = "main") -> GraphSpec:
             "where table_schema = ? and table_name = ? order by ordinal_position",
             [schema, name],
         ).fetchall()
-        cols = tuple(ColumnSpec(c, dt, _stype(name, c, dt, key_cols)) for c, dt in rows)
+        cols = tuple(
+            ColumnSpec(c, dt, _stype(name, c, dt, key_cols), DEMO_AVAILABLE.get((name, c)))
+            for c, dt in rows
+        )
         tables.append(
             TableSpec(name, f"{schema}.{name}", DEMO_KEYS[name], DEMO_TIMES.get(name), cols)
         )

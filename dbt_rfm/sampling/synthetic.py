@@ -90,7 +90,7 @@ def synthetic_spec(schema: str = "main") -> GraphSpec:
                 col("hours", "double", "numerical", "reviewed_at"),
                 col("urgent", "boolean", "boolean"),
                 col("due_at", "timestamp", "timestamp"),
-                col("reviewed_at", "timestamp", "timestamp", "reviewed_at"),
+                col("reviewed_at", "timestamp", "timestamp"),
             ),
         ),
     )

@@ -44,8 +44,8 @@
             {%- do specs.append({'name': c, 'data_type': dtype, 'stype': stype}) -%}
         {%- endif -%}
     {%- endfor -%}
-    {#- meta.rfm.available_at: column -> its availability column; those gate themselves -#}
-    {%- set gates, declared = {}, {} -%}
+    {#- meta.rfm.available_at: column -> its availability column (a time that is not a cell) -#}
+    {%- set gates = {} -%}
     {%- for raw_c, raw_at in meta.available_at.items() -%}
         {%- set c = dbt_rfm._rfm_resolve_column(columns, raw_c, 'meta.rfm.available_at') -%}
         {%- set at = dbt_rfm._rfm_resolve_column(columns, raw_at, 'meta.rfm.available_at.' ~ c) -%}
@@ -55,10 +55,11 @@
         {%- for col in [c, at] if col in key_cols or col in excluded -%}
             {{ exceptions.raise_compiler_error("model '" ~ name ~ "', column '" ~ col ~ "': is " ~ ('a key column' if col in key_cols else 'excluded (meta.rfm.exclude)') ~ ", so meta.rfm.available_at cannot use it") }}
         {%- endfor -%}
-        {%- do declared.update({c: at}) -%}
-        {%- do gates.update({at: at}) -%}
+        {%- do gates.update({c: at}) -%}
     {%- endfor -%}
-    {%- do gates.update(declared) -%}
+    {%- for c in gates if c in gates.values() -%}
+        {{ exceptions.raise_compiler_error("model '" ~ name ~ "', column '" ~ c ~ "': meta.rfm.available_at uses it as a time, so it cannot have an availability time itself") }}
+    {%- endfor -%}
     {%- for spec in specs -%}
         {%- do spec.update({'available_at': gates.get(spec.name)}) -%}
         {%- if spec.name in gates.values() and spec.stype != 'timestamp' -%}

@@ -3,11 +3,12 @@
 
   SQL for the cells of a sampled subgraph (rfm_runtime.schema.CELLS): the values of every sampled
   node joined from its table and unpivoted, one UNION ALL branch per value column (columns of
-  stype 'key' are not cells; null values stay, as null num_value and text_value). num_value:
+  stype 'key' and availability times are not cells; null values stay, as null num_value and
+  text_value). num_value:
   numerical as double, boolean as 0/1, timestamp as days relative to anchor_time; text_value:
   categorical and text cast to text; rel_days: row time - anchor_time in days, null for static
   tables. A column with an availability time (meta.rfm.available_at) has a cell only where that
-  time is not null and <= anchor_time. Ordered by entity_id, anchor_time, hop, table_name,
+  time is not null and < anchor_time. Ordered by entity_id, anchor_time, hop, table_name,
   row_key, column position. dbt_rfm.sampling.cells returns exactly the same rows.
 -#}
 {% macro subgraph_cells(graph, subgraph_relation) -%}
@@ -32,8 +33,9 @@ v_{{ name }} as (
         {%- else %}
         cast(null as double) as rel_days
         {%- endif %}
+        {%- set gates = t["columns"] | map(attribute="available_at") | select | list %}
         {%- for col in t["columns"] if col["stype"] != "key" %}
-        {%- do branches.append((name, col, t["columns"].index(col))) %},
+        {%- if col["name"] not in gates %}{% do branches.append((name, col, t["columns"].index(col))) %}{% endif %},
         r.{{ col["name"] }} as c_{{ t["columns"].index(col) }}
         {%- endfor %}
     from subgraph as s
@@ -54,7 +56,7 @@ cells as (
     from v_{{ name }}
     {%- if col.get("available_at") %}
     {%- set at = graph["tables"][name]["columns"] | map(attribute="name") | list %}
-    where cast(c_{{ at.index(col["available_at"]) }} as timestamp) <= anchor_time
+    where cast(c_{{ at.index(col["available_at"]) }} as timestamp) < anchor_time
     {%- endif %}
     {%- if not loop.last %}
     union all
