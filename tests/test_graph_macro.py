@@ -161,22 +161,36 @@ def test_macro_time_column_not_a_time(built: DbtProject) -> None:
     assert "model 'logins', column 'logged_at': meta.rfm.time_column must be a date" in message
 
 
-def test_macro_available_at_not_a_time(built: DbtProject) -> None:
-    select = "select 1 as login_id, 2 as tries, 'late' as known"
+@pytest.mark.parametrize(
+    ("available_at", "message"),
+    [
+        (
+            "{tries: known}",
+            "model 'logins', column 'known': meta.rfm.available_at.tries must name a date or "
+            "timestamp column; found varchar",
+        ),
+        (
+            "{tries: seen, seen: at}",
+            "model 'logins', column 'seen': meta.rfm.available_at uses it as a time, so it "
+            "cannot have an availability time itself",
+        ),
+    ],
+)
+def test_macro_available_at_errors(built: DbtProject, available_at: str, message: str) -> None:
+    select = (
+        "select 1 as login_id, 2 as tries, 'late' as known, timestamp '2024-01-01' as seen, "
+        "timestamp '2024-01-02' as at"
+    )
     run = _run_spec_with(
         built,
         {"logins": select},
         {
             "logins.sql": select,
             "logins.yml": "version: 2\nmodels:\n  - name: logins\n    config:\n      meta:\n"
-            "        rfm: {primary_key: login_id, available_at: {tries: known}}\n",
+            f"        rfm: {{primary_key: login_id, available_at: {available_at}}}\n",
         },
     )
-    message = _expect_same_error(built, run)
-    assert (
-        "model 'logins', column 'known': meta.rfm.available_at.tries must name a date or "
-        "timestamp column; found varchar" in message
-    )
+    assert message in _expect_same_error(built, run)
 
 
 def test_macro_parent_without_key(built: DbtProject) -> None:

@@ -256,6 +256,29 @@ def _exclude_not_list(m: Manifest) -> None:
     _rfm(m, "flights")["exclude"] = {"note": True}
 
 
+def _available_at_not_mapping(m: Manifest) -> None:
+    _rfm(m, "flights")["available_at"] = ["delay"]
+
+
+def _available_at_a_key(m: Manifest) -> None:
+    _rfm(m, "flights")["available_at"] = {"dest": "delay_known_at"}
+
+
+def _available_at_excluded(m: Manifest) -> None:
+    _rfm(m, "flights")["available_at"] = {"delay": "delay_known_at", "note": "delay_known_at"}
+
+
+def _available_at_gated_gate(m: Manifest) -> None:
+    _rfm(m, "flights")["available_at"] = {
+        "delay": "delay_known_at",
+        "delay_known_at": "departed_at",
+    }
+
+
+def _available_at_not_a_timestamp_stype(m: Manifest) -> None:
+    _rfm(m, "flights")["stypes"]["delay_known_at"] = "numerical"
+
+
 ERRORS: list[tuple[Callable[[Manifest], None], str]] = [
     (
         _unknown_model,
@@ -301,6 +324,25 @@ ERRORS: list[tuple[Callable[[Manifest], None], str]] = [
     (_ephemeral, "model 'airports' is ephemeral"),
     (_meta_not_mapping, "model 'airports': meta.rfm must be a mapping"),
     (_exclude_not_list, "model 'flights': meta.rfm.exclude must be a list of column names"),
+    (_available_at_not_mapping, "model 'flights': meta.rfm.available_at must map column names"),
+    (
+        _available_at_a_key,
+        "model 'flights', column 'dest': is a key column, so meta.rfm.available_at cannot use it",
+    ),
+    (
+        _available_at_excluded,
+        "model 'flights', column 'note': is excluded (meta.rfm.exclude), so meta.rfm.available_at",
+    ),
+    (
+        _available_at_gated_gate,
+        "model 'flights', column 'delay_known_at': meta.rfm.available_at uses it as a time, so it "
+        "cannot have an availability time itself",
+    ),
+    (
+        _available_at_not_a_timestamp_stype,
+        "model 'flights', column 'delay_known_at': meta.rfm.available_at uses it as a time, so its "
+        "stype must be 'timestamp'; found 'numerical'",
+    ),
 ]
 
 
