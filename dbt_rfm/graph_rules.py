@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_rfm.errors import RfmError
@@ -264,6 +264,7 @@ def _table(
                 f"cannot make it '{stype}'"
             )
         overrides[c] = stype
+    gates = _availability(name, meta.available_at, columns, excluded, key_cols)
     specs = []
     for c, dtype in columns.types.items():
         if c in excluded:
@@ -278,15 +279,12 @@ def _table(
                 dtype,
             )
             continue
-        specs.append(ColumnSpec(c, dtype, stype))
-    gates = _availability(name, meta.available_at, columns, excluded, key_cols)
-    specs = [replace(c, available_at=gates.get(c.name)) for c in specs]
-    for c in specs:
-        if c.name in gates.values() and c.stype != "timestamp":
+        if c in gates.values() and stype != "timestamp":
             raise RfmError(
-                f"model '{name}', column '{c.name}': meta.rfm.available_at uses it as a time, so "
-                f"its stype must be 'timestamp'; found '{c.stype}'"
+                f"model '{name}', column '{c}': meta.rfm.available_at uses it as a time, so "
+                f"its stype must be 'timestamp'; found '{stype}'"
             )
+        specs.append(ColumnSpec(c, dtype, stype, gates.get(c)))
     return TableSpec(name, t["relation"], pk, time_col, tuple(specs))
 
 
