@@ -167,7 +167,7 @@ def export_small(prefix, seed: int = 0):  # -> (encoder, head, (encoder path, he
 
     encoder, head = build_net(small_net_config(), seed=seed)
     with torch.no_grad():
-        for name, param in encoder.named_parameters():
+        for name, param in [*encoder.named_parameters(), *head.named_parameters()]:
             if name.startswith(NEUTRAL_PARAMS):
                 param.normal_(0.0, 0.1)
     encoder.eval()

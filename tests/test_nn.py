@@ -81,6 +81,50 @@ def test_head_outputs_are_distributions_over_active_classes() -> None:
     assert (probs[:, 3:] < 1e-6).all()
 
 
+@pytest.mark.parametrize(("n", "d"), [(5, 32), (64, 64), (2000, 64), (300, 256)])
+def test_ridge_scores_solve_the_ridge_problem(n: int, d: int) -> None:
+    from dbt_rfm.nn.icl_head import RIDGE_LAMBDA, ridge_scores
+
+    gen = torch.Generator().manual_seed(n + d)
+    c = torch.randn(n, d, generator=gen) * torch.rand(d, generator=gen) * 3 + 1
+    q = torch.randn(7, d, generator=gen)
+    y = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=gen), 8).float()
+    mean = c.mean(0, dtype=torch.float64)
+    std = ((c.double() - mean) ** 2).mean(0).add(1e-6).sqrt()
+    z, zq = (c.double() - mean) / std, (q.double() - mean) / std
+    share = y.double().mean(0)
+    w = torch.linalg.solve(z.T @ z + RIDGE_LAMBDA * n * torch.eye(d, dtype=torch.float64),
+                           z.T @ (y.double() - share))  # fmt: skip
+    np.testing.assert_allclose(
+        ridge_scores(q, c, y).numpy(), (zq @ w + share).numpy(), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_ridge_term_reads_a_linear_signal_from_the_context() -> None:
+    """An untrained head votes near chance on a label that is linear in the embedding; its
+    in-context ridge term (binary tasks) recovers it, and only where its scale is set."""
+    _, head = build_net(CFG, seed=0)
+    head.eval()
+    gen = torch.Generator().manual_seed(1)
+    c, q = (
+        torch.randn(400, CFG.d_model, generator=gen),
+        torch.randn(200, CFG.d_model, generator=gen),
+    )
+    direction = torch.randn(CFG.d_model, generator=gen)
+    cls, truth = (c @ direction > 0).long(), (q @ direction > 0).numpy()
+
+    def auroc(task: int) -> float:
+        with torch.no_grad():
+            _, probs = head(q, c, cls, torch.zeros(400), torch.tensor([task]), torch.tensor([2]))
+        p = probs[:, 1].numpy()
+        return float((p[truth][:, None] > p[~truth][None, :]).mean())
+
+    with torch.no_grad():
+        head.ridge_scale.copy_(torch.tensor([2.0, 0.0, 0.0]))
+    assert auroc(0) > 0.95  # binary: the ridge term is on
+    assert auroc(2) < 0.8  # multiclass: off, the untrained vote alone
+
+
 def test_config_rejects_unknown_keys_and_bad_heads() -> None:
     with pytest.raises(RfmError, match="did you mean 'd_model'"):
         NetConfig.from_dict({"dmodel": 64})

@@ -202,7 +202,7 @@ def save_checkpoint(
 #: Parameters a checkpoint may lack: they start at zero, where they leave the net's output as
 #: it was without them (contract 1 checkpoints have no ``value_aux`` projection, contract 3
 #: ones no ``row_counts`` projection, checkpoints before phase 8 no ``anchor_time`` one).
-NEUTRAL_PARAMS = ("embed.aux.", "embed.counts.", "anchor_time.")
+NEUTRAL_PARAMS = ("embed.aux.", "embed.counts.", "anchor_time.", "ridge_scale")
 
 
 def load_checkpoint(path: str | Path) -> tuple[RelationalEncoder, ICLHead, dict[str, Any]]:
