@@ -46,7 +46,9 @@ def ridge_scores(query: Tensor, context: Tensor, onehot: Tensor) -> Tensor:
     mean = context.mean(dim=0, keepdim=True)
     std = torch.sqrt(((context - mean) ** 2).mean(dim=0, keepdim=True) + 1e-6)
     z = (context - mean) / std
-    zq = (query - mean) / std
+    # queries outside the context's range (a later season) are held at its edge: a linear fit
+    # says nothing beyond the data it saw
+    zq = torch.maximum(torch.minimum((query - mean) / std, z.amax(dim=0)), z.amin(dim=0))
     share = onehot.mean(dim=0, keepdim=True)
     eye = torch.eye(z.shape[1], dtype=torch.float64, device=z.device)
     a = (z.transpose(0, 1) @ z).double() + (RIDGE_LAMBDA * n) * eye
