@@ -87,11 +87,12 @@ def test_ridge_scores_solve_the_ridge_problem(n: int, d: int) -> None:
 
     gen = torch.Generator().manual_seed(n + d)
     c = torch.randn(n, d, generator=gen) * torch.rand(d, generator=gen) * 3 + 1
-    q = torch.randn(7, d, generator=gen)
+    q = torch.randn(7, d, generator=gen) * 4  # some features outside the context's range
     y = torch.nn.functional.one_hot(torch.randint(0, 3, (n,), generator=gen), 8).float()
     mean = c.mean(0, dtype=torch.float64)
     std = ((c.double() - mean) ** 2).mean(0).add(1e-6).sqrt()
-    z, zq = (c.double() - mean) / std, (q.double() - mean) / std
+    z = (c.double() - mean) / std
+    zq = torch.clamp((q.double() - mean) / std, z.amin(0), z.amax(0))  # held in the context's range
     share = y.double().mean(0)
     w = torch.linalg.solve(z.T @ z + RIDGE_LAMBDA * n * torch.eye(d, dtype=torch.float64),
                            z.T @ (y.double() - share))  # fmt: skip
