@@ -242,3 +242,18 @@ def test_other_tasks_run_and_report_their_metric(data, task):
     assert res.metric == loop.METRICS[task]
     assert res.before["val_loss"] is not None and res.before[res.metric] is not None
     assert res.after["val_loss"] <= res.before["val_loss"]
+
+
+def test_context_size_flag_reaches_the_config() -> None:
+    import argparse
+
+    from dbt_rfm.finetune.command import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--target", "t", "--duckdb", "x", "--out", "o"])
+    assert config_from_args(args) == FinetuneConfig()
+    args = parser.parse_args(
+        ["--target", "t", "--duckdb", "x", "--out", "o", "--context-size", "256"]
+    )
+    assert config_from_args(args).context_size == 256

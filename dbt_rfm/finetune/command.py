@@ -52,6 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"steps between validations (default {d.eval_every})",
     )
+    p.add_argument(
+        "--context-size",
+        type=int,
+        default=None,
+        help=f"context anchors per episode (default {d.context_size}; 256 suits the phase-9 head)",
+    )
     p.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {d.lr})")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
@@ -169,20 +175,24 @@ def run_finetune(
     return FinetuneRun(prefix, report, path)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the subcommand; returns the exit status."""
-    # every FinetuneConfig field that has a flag and was given on the command line
+def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
+    """The defaults, overridden by every FinetuneConfig field given as a flag."""
     raw: dict[str, Any] = {
         f.name: getattr(args, f.name)
         for f in fields(FinetuneConfig)
         if getattr(args, f.name, None) is not None
     }
+    return FinetuneConfig.from_dict(raw)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; returns the exit status."""
     result = run_finetune(
         args.target,
         args.duckdb,
         args.out,
         base=args.base,
-        config=FinetuneConfig.from_dict(raw),
+        config=config_from_args(args),
         schema=args.schema,
         echo=lambda line: print(line, flush=True),
     )
