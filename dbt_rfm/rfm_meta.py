@@ -61,7 +61,7 @@ class RfmMeta:
         primary_key: declared key columns (a surrogate or composite key), or None.
         targets: predictive targets, passed through unvalidated (owned by the targets code).
         available_at: column -> the date or timestamp column holding when its value becomes
-            known (a flight's delay at its departure); the cell is hidden from anchors before.
+            known (a flight's delay at its departure); the cell is hidden up to that time.
         declared: True when the model has ``meta.rfm`` at all (it is then in the graph).
     """
 
