@@ -10,7 +10,8 @@ the class scores are
 where ``vote`` is an attention-weighted share of context anchors in class k (a learned-kernel
 nearest-neighbour vote, sensible even before training) and the second term is a learned
 correction; plus ``ridge_scale[task] * log(clamp(ridge[q, k]))``, a ridge regression of the
-context classes on the context embeddings fitted in each call (:func:`ridge_scores`). Classes ``>= num_classes`` are masked out. Training permutes class indices per
+context classes on the context embeddings fitted in each call (:func:`ridge_scores`).
+Classes ``>= num_classes`` are masked out. Training permutes class indices per
 episode for classification tasks, so the class codes act as arbitrary labels.
 """
 
