@@ -9,6 +9,7 @@ more than one batch of query anchors at a time.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
+from rfm_runtime.ranking import ItemLinks
 from rfm_runtime.schema import PREDICTIONS, embeddings_schema
 from rfm_runtime.score import embed, score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
@@ -33,6 +35,10 @@ log = logging.getLogger("dbt_rfm")
 CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.column_name"
 
 
+#: The columns of ``rfm_targets`` a :class:`ScoringTarget` is read from, in order.
+TARGET_SELECT = "target_name, task, target_column, top_k, definition"
+
+
 @dataclass(frozen=True)
 class ScoringTarget:
     """One row of ``rfm_targets``: what the scorer needs to know about a target."""
@@ -41,6 +47,15 @@ class ScoringTarget:
     task: str
     target_column: str | None
     top_k: int | None
+    items: ItemLinks | None = None  # ranking: the model its items are rows of, and the link's
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ScoringTarget:
+        """The target of a row of ``select {TARGET_SELECT} from rfm_targets``."""
+        name, task, column, top_k, definition = row
+        agg = (json.loads(definition) if definition else {}).get("aggregate") or {}
+        items = ItemLinks(agg["item_table"], agg["table"]) if agg.get("item_table") else None
+        return cls(name, task, column, top_k, items)
 
 
 @dataclass(frozen=True)
@@ -82,8 +97,8 @@ def _open(settings: dict[str, Any] | None) -> RfmSession:
 
 
 def _targets(cur: Any, inputs: ScoringInputs) -> list[ScoringTarget]:
-    sql = f"select target_name, task, target_column, top_k from {inputs.sql('targets')} order by 1"
-    return [ScoringTarget(*r) for r in duck.rows(cur, sql)]
+    sql = f"select {TARGET_SELECT} from {inputs.sql('targets')} order by 1"
+    return [ScoringTarget.from_row(r) for r in duck.rows(cur, sql)]
 
 
 def _batches(cur: Any, sql: str, params: list[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -217,10 +232,12 @@ def predictions(
                     "anchors.spine or check that the label window ends before the scoring time"
                 )
             print(f"dbt-rfm: {t.name}: {labels.num_rows} context anchors, {rfm.providers[0]}")
-            # anchors that earlier targets encoded need no cells: tokens of none find them
+            # anchors that earlier targets encoded need no cells: tokens of none find them;
+            # a ranking target's readout reads its items in the cells, so always reads them
             config = rfm.tokenizer_config(target_column=t.target_column)
-            skip_context = cache.holds(anchor_keys(labels), config)
-            skip_query = reads.query_cached(t, cache, rfm)
+            reads_cells = t.items is not None
+            skip_context = not reads_cells and cache.holds(anchor_keys(labels), config)
+            skip_query = not reads_cells and reads.query_cached(t, cache, rfm)
             if skip_context or skip_query:
                 print(
                     f"dbt-rfm: {t.name}: cells not read (already encoded): context "
@@ -240,6 +257,7 @@ def predictions(
                 t.name,
                 query_anchors=reads.anchors(t, "query"),
                 target_column=t.target_column,
+                items=t.items,
                 top_k=t.top_k or 10,
                 batch_size=batch_size,
                 total_queries=reads.count(t, "query"),

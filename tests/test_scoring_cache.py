@@ -51,7 +51,12 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
         [_anchor_table(t, ctx_keys, "context") for t, _ in targets]
         + [_anchor_table(t, q_keys, "query") for t, _ in targets]
     )
-    values = {"binary": labels[:N_CTX].astype(float), "regression": np.arange(N_CTX) % 7.0}
+    values = {
+        "binary": labels[:N_CTX].astype(float),
+        "regression": np.arange(N_CTX) % 7.0,
+        "ranking": np.full(N_CTX, np.nan),
+    }
+    items = [["i1"] if i % 3 else ["i1", "i2"] for i in range(N_CTX)]
     lab = pa.concat_tables(
         [
             pa.table(
@@ -61,17 +66,23 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
                     "anchor_time": pa.array([k[1] for k in ctx_keys], pa.timestamp("us")),
                     "label": pa.array(values[task]),
                     "label_class": pa.array([None] * N_CTX, pa.string()),
-                    "label_items": pa.array([None] * N_CTX, pa.list_(pa.string())),
+                    "label_items": pa.array(
+                        items if task == "ranking" else [None] * N_CTX, pa.list_(pa.string())
+                    ),
                 }
             )
             for t, task in targets
         ]
     )
-    rows = ", ".join(f"('{t}', '{task}', null::varchar, null::integer)" for t, task in targets)
+    definition = {"ranking": '{"aggregate": {"table": "orders", "item_table": "products"}}'}
+    rows = ", ".join(
+        f"('{t}', '{task}', null::varchar, null::integer, '{definition.get(task, '{}')}')"
+        for t, task in targets
+    )
     with duckdb.connect(str(path)) as con:
         con.execute(
             "create table rfm_targets as select * from (values "
-            f"{rows}) as v(target_name, task, target_column, top_k)"
+            f"{rows}) as v(target_name, task, target_column, top_k, definition)"
         )
         for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells)):
             con.register("src", table)
@@ -116,6 +127,27 @@ def test_second_target_reads_no_cells_and_scores_as_alone(tmp_path, artifact, mo
         np.array(want["prediction"].to_pylist(), float),
         atol=1e-5,
     )
+
+
+def test_ranking_target_reads_its_cells_though_encoded(tmp_path, artifact, monkeypatch):
+    """The ranking readout looks for its items in the cells, so it reads them again."""
+    path = tmp_path / "rank.duckdb"
+    _warehouse(path, [("a_binary", "binary"), ("b_ranking", "ranking")])
+    got, reads = _score(path, artifact, monkeypatch)
+    assert reads == [("a_binary", ("context", "query")), ("b_ranking", ("context", "query"))]
+    ranked = got.filter(pa.compute.equal(got["target_name"], "b_ranking"))
+    assert ranked.num_rows == N_QUERY
+    assert set(ranked["predicted_class"].to_pylist()) <= {"i1", "i2"}
+
+
+def test_scoring_target_reads_ranking_items_from_the_definition() -> None:
+    definition = (
+        '{"aggregate": {"fn": "LIST_DISTINCT", "table": "flights", "item_table": "airports"}}'
+    )
+    t = scoring.ScoringTarget.from_row(("next", "ranking", None, 5, definition))
+    assert t.items == scoring.ItemLinks("airports", "flights") and t.top_k == 5
+    assert scoring.ScoringTarget.from_row(("late", "binary", None, None, "{}")).items is None
+    assert scoring.ScoringTarget.from_row(("late", "binary", None, None, None)).items is None
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from rfm_runtime.ranking import ItemLinks
 from rfm_runtime.score import score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
@@ -33,6 +34,8 @@ from dbt_rfm.spec import GraphSpec
 
 #: Static task T3: its target column is hidden from the entity row, as the dbt scorer does.
 TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay",)}
+#: Ranking task T4 is the demo's ``LIST_DISTINCT(flights.dest)``; ``dest`` links to airports.
+RANKING_ITEMS: dict[str, ItemLinks] = {"plane_next_dests_7d": ItemLinks("airports", "flights")}
 BATCH = 64
 
 
@@ -137,6 +140,7 @@ def score_queries(
                 kind,
                 task.name,
                 target_column=TARGET_COLUMNS.get(task.name),
+                items=RANKING_ITEMS.get(task.name),
                 batch_size=BATCH,
                 top_k=RANK_K,
             )

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.labels import decode
-from rfm_runtime.ranking import RankingLabels, decode_ranking, rank_scores
+from rfm_runtime.ranking import RankingLabels, decode_ranking, head_logits
 from rfm_runtime.schema import PREDICTIONS
 from rfm_runtime.score import _predictions, encode_context
 from rfm_runtime.session import RfmSession
@@ -97,7 +97,7 @@ def time_target(
         keys = anchor_keys(chunk.anchors)
         query = cache.encode(rfm, chunk.tokens, keys, config) if cache else rfm.encode(chunk.tokens)
         if isinstance(labels, RankingLabels):
-            scores = rank_scores(rfm.class_probs, query, context, labels)
+            scores = head_logits(rfm.class_probs, query, context, labels)  # readout: elementwise
             decoded.append(decode_ranking(labels, scores, 10))
         else:
             decoded.append(decode(labels, rfm.class_probs(query, context, labels)))

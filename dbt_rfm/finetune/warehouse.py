@@ -20,7 +20,7 @@ from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
 
 from dbt_rfm import duck
 from dbt_rfm.errors import RfmError, did_you_mean
-from dbt_rfm.scoring import CELL_ORDER, ScoringTarget
+from dbt_rfm.scoring import CELL_ORDER, TARGET_SELECT, ScoringTarget
 
 #: The package models fine-tuning reads.
 TABLES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
@@ -110,10 +110,10 @@ def read_target(con: Any, schema: str, name: str) -> ScoringTarget:
     """
     rows = duck.rows(
         con,
-        f'select target_name, task, target_column, top_k from "{schema}".rfm_targets '
+        f'select {TARGET_SELECT} from "{schema}".rfm_targets '
         "where target_name is not null order by 1",
     )
-    targets = {r[0]: ScoringTarget(*r) for r in rows}
+    targets = {r[0]: ScoringTarget.from_row(r) for r in rows}
     if name not in targets:
         declared = ", ".join(targets) or "none"
         raise RfmError(

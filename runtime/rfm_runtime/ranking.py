@@ -1,10 +1,22 @@
-"""Ranking (link prediction) from list labels: one binary head run per candidate item.
+"""Ranking (link prediction) from list labels: per-candidate head runs and an in-context readout.
 
 A ranking target labels each context anchor with the list of items it linked to in the
 window (``LIST_DISTINCT``). The candidates are the items most often seen in the context
-lists; for each candidate the head runs as a binary task ("is this item in the list?") and the
-query's score for the item is P(yes). Items are then ordered by score: ``predicted_class``
-is the best, ``class_scores`` the top k.
+lists. A query's score for an item combines three features in a logistic readout
+(:class:`RankingReadout`):
+
+* ``seen``: the item is a node of the query's own sampled subgraph, reached from a row of the
+  aggregated model (for "next destinations": the plane flew there among its sampled recent
+  flights). Items are rows of the link's parent model, so the sampler already puts the
+  recently linked ones in the subgraph; the net's embedding cannot say *which* they are;
+* ``base``: the item's log-odds in the context lists (its popularity);
+* ``head``: the head's logit, run as a binary task per candidate ("is this item in the list?").
+
+The readout's four weights are fitted on the context anchors at scoring time (logistic
+regression on every (context anchor, candidate) pair), with the head's logits cross-fitted
+(each half of the context scored against the other half), so a target whose items are never
+in the subgraph (new items) leans on the head and the base rate alone. Items are ordered by
+the readout's probability: ``predicted_class`` is the best, ``class_scores`` the top k.
 
 Anchors whose label is a number (0/1 relevance per (entity, candidate) anchor) are scored as
 plain binary instead (see ``rfm_runtime.labels``).
@@ -13,17 +25,84 @@ plain binary instead (see ``rfm_runtime.labels``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels, Decoded
+from rfm_runtime.tokenize import AnchorKey, time_us
 
 #: Most candidate items scored per query (one head run each).
 MAX_CANDIDATES = 64
+#: Fewer context anchors than this: the readout is the head alone (no fit).
+MIN_FIT_ANCHORS = 8
+#: L2 penalty of the readout's logistic fit (per pair, on the weights, not the bias).
+READOUT_L2 = 1e-3
+
+#: The readout's weights, in order.
+READOUT_TERMS = ("seen", "base", "head", "bias")
+
+ClassProbs = Callable[[np.ndarray, np.ndarray, ContextLabels], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ItemLinks:
+    """Where a ranking target's items appear in a sampled subgraph.
+
+    Attributes:
+        table: the model the items are rows of (the parent of the ``LIST_DISTINCT`` link).
+        via: the aggregated model, whose rows link to the items.
+    """
+
+    table: str
+    via: str
+
+
+class ItemSightings:
+    """A tap on a CELLS stream: which items each anchor's subgraph holds (rows of
+    ``links.table`` reached from ``links.via``). Without links it sees nothing."""
+
+    def __init__(self, links: ItemLinks | None) -> None:
+        self.links = links
+        self.seen: dict[AnchorKey, set[str]] = {}
+
+    def tap(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """Pass the batches through, noting the item nodes they hold."""
+        for batch in batches:
+            if self.links is not None and batch.num_rows:
+                hit = pc.and_(
+                    pc.equal(batch.column("table_name"), self.links.table),
+                    pc.equal(batch.column("parent_table"), self.links.via),
+                )
+                rows = batch.filter(pc.fill_null(hit, False))
+                if rows.num_rows:
+                    ids = rows.column("entity_id").to_pylist()
+                    times = time_us(rows.column("anchor_time")).tolist()
+                    found = rows.column("row_key").to_pylist()
+                    for e, t, item in zip(ids, times, found, strict=True):
+                        self.seen.setdefault((e, t), set()).add(item)
+            yield batch
+
+    def matrix(self, keys: Sequence[AnchorKey], items: Sequence[str]) -> np.ndarray:
+        """``float64[len(keys), C]`` 1 where the anchor's subgraph holds the item."""
+        col = {item: c for c, item in enumerate(items)}
+        out = np.zeros((len(keys), len(items)))
+        for r, key in enumerate(keys):
+            for item in self.seen.get(key, ()):
+                c = col.get(item)
+                if c is not None:
+                    out[r, c] = 1.0
+        return out
+
+    def forget(self, keys: Iterable[AnchorKey]) -> None:
+        """Drop the sightings of anchors already scored (the query stream is read once)."""
+        for key in keys:
+            self.seen.pop(key, None)
 
 
 def is_list_labels(labels: Sequence[Any]) -> bool:
@@ -45,9 +124,9 @@ class RankingLabels:
     items: tuple[str, ...]
     relevance: np.ndarray
 
-    def for_item(self, c: int) -> ContextLabels:
-        """Binary labels of the kept rows for candidate ``c``."""
-        classes = self.relevance[:, c]
+    def for_item(self, c: int, rows: np.ndarray | None = None) -> ContextLabels:
+        """Binary labels of the kept rows (or of ``rows`` of them) for candidate ``c``."""
+        classes = self.relevance[:, c] if rows is None else self.relevance[rows, c]
         ones = np.ones(len(classes), dtype=bool)
         zeros = np.zeros(len(classes), np.float32)
         return ContextLabels("binary", ones, classes, zeros, 2)
@@ -75,24 +154,94 @@ def prepare_ranking(labels: Sequence[Any], max_candidates: int = MAX_CANDIDATES)
     return RankingLabels(keep, items, relevance)
 
 
-def rank_scores(
-    class_probs: Callable[[np.ndarray, np.ndarray, ContextLabels], np.ndarray],
+def head_logits(
+    class_probs: ClassProbs,
     query: np.ndarray,
     context: np.ndarray,
     labels: RankingLabels,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``float64[Q, C]`` P(item in the query's list) for every candidate item.
+    """``float64[Q, C]`` the head's logit of "item in the query's list", per candidate.
 
     Args:
         class_probs: ``RfmSession.class_probs``.
         query: ``float32[Q, d]``.
+        context: ``float32[M, d]`` embeddings of the kept context rows (or of ``rows``).
+        labels: the ranking context.
+        rows: the kept rows ``context`` holds, when a subset (cross-fitting).
+    """
+    logits = np.zeros((query.shape[0], len(labels.items)))
+    for c in range(len(labels.items)):
+        p = class_probs(query, context, labels.for_item(c, rows))[:, 1].astype(np.float64)
+        logits[:, c] = _logit(p)
+    return logits
+
+
+@dataclass(frozen=True)
+class RankingReadout:
+    """The logistic readout of a ranking target (see the module docstring).
+
+    Attributes:
+        weights: ``float64[4]``, in the order of :data:`READOUT_TERMS`.
+        base: ``float64[C]`` the candidates' log-odds in the context lists.
+    """
+
+    weights: np.ndarray
+    base: np.ndarray
+
+    def scores(self, seen: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """``float64[Q, C]`` P(item in the list) from the ``seen`` and ``head`` features."""
+        w = self.weights
+        z = w[0] * seen + w[1] * self.base[None, :] + w[2] * head + w[3]
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_readout(
+    class_probs: ClassProbs, context: np.ndarray, labels: RankingLabels, seen: np.ndarray
+) -> RankingReadout:
+    """Fit the readout on the context anchors: every (anchor, candidate) pair is a binary
+    example; the head's logits are cross-fitted over two halves (even / odd rows).
+
+    Args:
+        class_probs: ``RfmSession.class_probs``.
         context: ``float32[M, d]`` embeddings of the kept context rows.
         labels: the ranking context.
+        seen: ``float64[M, C]`` item sightings of the kept context rows.
     """
-    scores = np.zeros((query.shape[0], len(labels.items)))
-    for c in range(len(labels.items)):
-        scores[:, c] = class_probs(query, context, labels.for_item(c))[:, 1]
-    return scores
+    m = context.shape[0]
+    rate = (labels.relevance.sum(axis=0) + 0.5) / (m + 1.0)
+    base = _logit(rate)
+    if m < MIN_FIT_ANCHORS:
+        return RankingReadout(np.array([0.0, 0.0, 1.0, 0.0]), base)
+    head = np.zeros((m, len(labels.items)))
+    half = np.arange(m) % 2
+    for f in (0, 1):
+        fit, out = np.flatnonzero(half != f), np.flatnonzero(half == f)
+        head[out] = head_logits(class_probs, context[out], context[fit], labels, fit)
+    x = np.stack([seen, np.broadcast_to(base, seen.shape), head], axis=-1).reshape(-1, 3)
+    return RankingReadout(_logistic(x, labels.relevance.reshape(-1).astype(np.float64)), base)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)), np.float64)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> np.ndarray:
+    """``float64[F + 1]`` weights and bias of an L2-penalised logistic regression (Newton)."""
+    xb = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    pen = np.full(xb.shape[1], READOUT_L2)
+    pen[-1] = 0.0
+    w = np.zeros(xb.shape[1])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(xb @ w)))
+        grad = xb.T @ (p - y) / len(y) + pen * w
+        hess = (xb * (p * (1 - p))[:, None]).T @ xb / len(y) + np.diag(pen) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w
 
 
 def decode_ranking(labels: RankingLabels, scores: np.ndarray, top_k: int) -> Decoded:

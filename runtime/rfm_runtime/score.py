@@ -18,11 +18,15 @@ from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
 from rfm_runtime.ranking import (
+    READOUT_TERMS,
+    ItemLinks,
+    ItemSightings,
     RankingLabels,
     decode_ranking,
+    fit_readout,
+    head_logits,
     is_list_labels,
     prepare_ranking,
-    rank_scores,
 )
 from rfm_runtime.schema import CELLS, PREDICTIONS, embeddings_schema
 from rfm_runtime.session import RfmSession
@@ -106,6 +110,7 @@ def score(
     *,
     query_anchors: Iterable[pa.RecordBatch] | None = None,
     target_column: str | tuple[str, ...] | None = None,
+    items: ItemLinks | None = None,
     batch_size: int = 32,
     top_k: int = 10,
     total_queries: int | None = None,
@@ -127,6 +132,8 @@ def score(
         query_anchors: ANCHORS batches, same order as ``query_cells``: anchors without any
             cell still get a row. Without it, every anchor present in ``query_cells`` does.
         target_column: for static targets: the entity column that is the label (dropped).
+        items: ranking: where the target's items appear in a subgraph (the readout's
+            ``seen`` feature); without it that feature is 0.
         batch_size: query anchors per batch B.
         top_k: ranking: items listed in ``class_scores``.
         total_queries: number of query anchors, when known, for the ETA.
@@ -140,15 +147,32 @@ def score(
         Record batches in schema ``PREDICTIONS``, one row per query anchor.
     """
     config = session.tokenizer_config(batch_size, target_column)
-    context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
+    sightings = ItemSightings(items if task == "ranking" else None)
+    context, labels = encode_context(
+        session, sightings.tap(context_cells), context_labels, task, config, cache
+    )
+    if isinstance(labels, RankingLabels):
+        keys = anchor_keys(context_labels)
+        kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
+        seen = sightings.matrix(kept, labels.items)
+        readout = fit_readout(session.class_probs, context, labels, seen)
+        if echo:
+            w = ", ".join(
+                f"{n} {v:.2f}" for n, v in zip(READOUT_TERMS, readout.weights, strict=True)
+            )
+            print(f"dbt-rfm: {target_name}: ranking readout ({len(kept)} context anchors): {w}")
+    sightings = ItemSightings(items if isinstance(labels, RankingLabels) else None)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
-    for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
-        query = _encode(session, chunk.tokens, anchor_keys(chunk.anchors), config, cache)
+    query_stream = sightings.tap(query_cells)
+    for chunk in iter_token_batches(query_stream, config, anchors=query_anchors):
+        keys = anchor_keys(chunk.anchors)
+        query = _encode(session, chunk.tokens, keys, config, cache)
         if isinstance(labels, RankingLabels):
-            decoded = decode_ranking(
-                labels, rank_scores(session.class_probs, query, context, labels), top_k
-            )
+            head = head_logits(session.class_probs, query, context, labels)
+            scores = readout.scores(sightings.matrix(keys, labels.items), head)
+            sightings.forget(keys)
+            decoded = decode_ranking(labels, scores, top_k)
         else:
             decoded = decode(labels, session.class_probs(query, context, labels))
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
