@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--context-size",
         type=int,
         default=None,
-        help=f"context anchors per episode (default {d.context_size}; 256 suits the phase-9 head)",
+        help=f"context anchors per episode (default {d.context_size})",
     )
     p.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {d.lr})")
     p.add_argument("--threads", type=int, default=None, help="torch threads")

@@ -35,7 +35,7 @@ class FinetuneConfig:
     lr: float = 3e-4
     weight_decay: float = 0.01
     clip: float = 1.0
-    context_size: int = 64
+    context_size: int = 256
     query_size: int = 128
     val_queries: int = 512
     max_anchors: int = 20_000

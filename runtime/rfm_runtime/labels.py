@@ -7,7 +7,7 @@ Every task becomes classification over at most ``max_classes`` classes:
 * ranking with 0/1 labels: binary relevance of (entity, candidate) anchors; ranking with
   list labels lives in :mod:`rfm_runtime.ranking`;
 * regression: classes are quantile bins of the context labels (a "bar distribution"); the
-  prediction is the expected value of the bin means under the predicted distribution;
+  prediction is the mean label of the median bin of the predicted distribution;
   ``context_value`` carries each context label standardised by the context mean and std.
 
 Training and serving share this module, so both see the same label encoding.
