@@ -22,6 +22,7 @@ from rfm_runtime.ranking import (
     ItemLinks,
     ItemSightings,
     RankingLabels,
+    RankingReadout,
     decode_ranking,
     fit_readout,
     head_logits,
@@ -152,20 +153,11 @@ def score(
         session, sightings.tap(context_cells), context_labels, task, config, cache
     )
     if isinstance(labels, RankingLabels):
-        keys = anchor_keys(context_labels)
-        kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
-        seen = sightings.matrix(kept, labels.items)
-        readout = fit_readout(session.class_probs, context, labels, seen)
-        if echo:
-            w = ", ".join(
-                f"{n} {v:.2f}" for n, v in zip(READOUT_TERMS, readout.weights, strict=True)
-            )
-            print(f"dbt-rfm: {target_name}: ranking readout ({len(kept)} context anchors): {w}")
+        readout = _readout(session, context, context_labels, labels, sightings, target_name, echo)
     sightings = ItemSightings(items if isinstance(labels, RankingLabels) else None)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
-    query_stream = sightings.tap(query_cells)
-    for chunk in iter_token_batches(query_stream, config, anchors=query_anchors):
+    for chunk in iter_token_batches(sightings.tap(query_cells), config, anchors=query_anchors):
         keys = anchor_keys(chunk.anchors)
         query = _encode(session, chunk.tokens, keys, config, cache)
         if isinstance(labels, RankingLabels):
@@ -216,6 +208,26 @@ def embed(
 def as_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
     """Wrap a batch generator as a reader (what a dbt-duckdb Python model returns to stream)."""
     return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def _readout(
+    session: RfmSession,
+    context: np.ndarray,
+    context_labels: pa.Table,
+    labels: RankingLabels,
+    sightings: ItemSightings,
+    target_name: str,
+    echo: bool,
+) -> RankingReadout:
+    """Fit the ranking readout on the kept context anchors (their sightings in ``sightings``)."""
+    keys = anchor_keys(context_labels)
+    kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
+    seen = sightings.matrix(kept, labels.items)
+    readout = fit_readout(session.class_probs, context, labels, seen)
+    if echo:
+        w = ", ".join(f"{n} {v:.2f}" for n, v in zip(READOUT_TERMS, readout.weights, strict=True))
+        print(f"dbt-rfm: {target_name}: ranking readout ({len(kept)} context anchors): {w}")
+    return readout
 
 
 def _encode(
