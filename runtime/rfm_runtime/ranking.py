@@ -192,8 +192,7 @@ class RankingReadout:
     def scores(self, seen: np.ndarray, head: np.ndarray) -> np.ndarray:
         """``float64[Q, C]`` P(item in the list) from the ``seen`` and ``head`` features."""
         w = self.weights
-        z = w[0] * seen + w[1] * self.base[None, :] + w[2] * head + w[3]
-        return 1.0 / (1.0 + np.exp(-z))
+        return _sigmoid(w[0] * seen + w[1] * self.base[None, :] + w[2] * head + w[3])
 
 
 def fit_readout(
@@ -222,6 +221,10 @@ def fit_readout(
     return RankingReadout(_logistic(x, labels.relevance.reshape(-1).astype(np.float64)), base)
 
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), np.float64)  # no overflow for large |z|
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.asarray(np.log(p / (1 - p)), np.float64)
@@ -234,7 +237,7 @@ def _logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> np.ndarray:
     pen[-1] = 0.0
     w = np.zeros(xb.shape[1])
     for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(xb @ w)))
+        p = _sigmoid(xb @ w)
         grad = xb.T @ (p - y) / len(y) + pen * w
         hess = (xb * (p * (1 - p))[:, None]).T @ xb / len(y) + np.diag(pen) + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
