@@ -47,7 +47,7 @@ class ScoringTarget:
     task: str
     target_column: str | None
     top_k: int | None
-    items: ItemLinks | None = None  # ranking: the model its items are rows of, and the link's
+    items: ItemLinks | None = None  # ranking: where its items appear in a subgraph
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ScoringTarget:
