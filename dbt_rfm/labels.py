@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+from rfm_runtime.schema import ITEM_HISTORY
 
+from dbt_rfm.errors import RfmError
 from dbt_rfm.pql.ir import ZERO_WHEN_EMPTY, Aggregate
 from dbt_rfm.pql.paths import path_to_entity
 from dbt_rfm.pql.render import cast_sql, condition_sql
@@ -35,6 +37,18 @@ LABELS = pa.schema(
         pa.field("label_items", pa.list_(pa.string())),  # ranking: distinct parent keys
     ]
 )
+
+#: Item history windows, in label windows (``n_window_<k>`` columns of ``ITEM_HISTORY``).
+HISTORY_WINDOWS = (1, 4, 13)
+#: Seconds per window unit (a month: the mean Gregorian month).
+UNIT_SECONDS = {
+    "seconds": 1,
+    "minutes": 60,
+    "hours": 3_600,
+    "days": 86_400,
+    "weeks": 604_800,
+    "months": 2_629_746,
+}
 
 _DATEPART = {
     "seconds": "second",
@@ -121,10 +135,7 @@ def label_sql(
         DuckDB SQL; one row per distinct anchor that has a label.
     """
     rel = dict(relations or {})
-    anchors_cte = (
-        "anchors as (\n    select distinct cast(entity_id as varchar) as entity_id,\n"
-        f"        cast(anchor_time as timestamp) as anchor_time\n    from {anchors} as a\n)"
-    )
+    anchors_cte = _anchors_cte(anchors)
     if target.aggregate is None:
         ent = graph.table(target.entity)
         column = f'e."{target.static}"'
@@ -137,27 +148,10 @@ def label_sql(
             "select * from labelled"
         )
     agg = target.aggregate
-    child = graph.table(agg.table)
-    path = path_to_entity(graph, agg, target.entity, target.name)
     value = "null" if agg.column == "*" else f'c."{agg.column}"'
     if agg.fn == "LIST_DISTINCT":
         value = f"cast({value} as varchar)"
-    filters = [f'c."{c}" is not null' for c in path[0].child_columns]
-    source = f"{rel.get(child.name, child.relation)} as c"
-    key = key_sql(path[0].child_columns, "c")
-    if len(path) == 2:  # grandchild: join the middle model for its key of the entity
-        mid = graph.table(path[0].parent)
-        on = " and ".join(
-            f'v."{p}" = c."{c}"'
-            for c, p in zip(path[0].child_columns, path[0].parent_columns, strict=True)
-        )
-        source += f"\n    join {rel.get(mid.name, mid.relation)} as v on {on}"
-        key = key_sql(path[1].child_columns, "v")
-        filters += [f'v."{c}" is not null' for c in path[1].child_columns]
-    if agg.column != "*":
-        filters.append(f'c."{agg.column}" is not null')
-    if agg.where is not None:
-        filters.append(condition_sql(agg.where, "c"))
+    rows = _child_rows(graph, target, rel, value, filtered=True)
     lo = (
         ""
         if agg.start is None
@@ -167,12 +161,7 @@ def label_sql(
     if agg.fn == "LIST_DISTINCT":
         keep = "len(value) > 0"
     return f"""with {anchors_cte},
-child_rows as (
-    select {key} as entity_id,
-        cast(c."{child.time_column}" as timestamp) as row_time, {value} as value
-    from {source}
-    where {" and ".join(filters)}
-),
+child_rows as ({rows}),
 windowed as (
     select a.entity_id, a.anchor_time, c.row_time, c.value
     from anchors as a
@@ -191,6 +180,93 @@ labelled as (
     where {keep}
 )
 select * from labelled"""
+
+
+def _anchors_cte(anchors: str) -> str:
+    return (
+        "anchors as (\n    select distinct cast(entity_id as varchar) as entity_id,\n"
+        f"        cast(anchor_time as timestamp) as anchor_time\n    from {anchors} as a\n)"
+    )
+
+
+def history_window(agg: Aggregate) -> tuple[int, str]:
+    """The label window's length ``(n, unit)``: ``end - start`` (``end``, at least 1, when the
+    window has no start)."""
+    n = agg.end - agg.start if agg.start is not None else max(agg.end, 1)
+    return max(n, 1), agg.unit
+
+
+def item_history_sql(
+    graph: GraphSpec, target: Target, anchors: str, relations: Mapping[str, str] | None = None
+) -> str:
+    """SQL selecting a ranking target's item history (:data:`ITEM_HISTORY`) for ``anchors``.
+
+    Counts the rows of the aggregated model that link each anchor's entity to an item, with a
+    row time at or before the anchor time, over the last 1, 4 and 13 label windows
+    (:func:`history_window`) and over all time; ``windows_since_last`` is the time since the
+    latest one, in label windows. The target's ``where`` is not applied: a filter column may
+    become known only after the row's time (``meta.rfm.available_at``), the link never does.
+
+    Raises:
+        RfmError: when the target is not a ``LIST_DISTINCT`` aggregate.
+    """
+    agg = target.aggregate
+    if agg is None or agg.fn != "LIST_DISTINCT":
+        raise RfmError(f"target '{target.name}': item history needs a LIST_DISTINCT aggregate")
+    n, unit = history_window(agg)
+    item = f'cast(c."{agg.column}" as varchar)'
+    rows = _child_rows(graph, target, dict(relations or {}), item, filtered=False)
+    counts = "".join(
+        f"\n        cast(sum(case when c.row_time > {interval_sql('a.anchor_time', -k * n, unit)} "
+        f"then 1 else 0 end) as bigint) as n_window_{k},"
+        for k in HISTORY_WINDOWS
+    )
+    return f"""with {_anchors_cte(anchors)},
+child_rows as ({rows}),
+history as (
+    select a.entity_id, a.anchor_time, c.value as item,{counts}
+        cast(count(*) as bigint) as n_all,
+        date_diff('second', max(c.row_time), a.anchor_time) as seconds_since_last
+    from anchors as a
+    join child_rows as c on c.entity_id = a.entity_id and c.row_time <= a.anchor_time
+    group by a.entity_id, a.anchor_time, c.value
+)
+select entity_id, anchor_time, item, {", ".join(f"n_window_{k}" for k in HISTORY_WINDOWS)},
+    n_all, seconds_since_last / {n * UNIT_SECONDS[unit]}.0 as windows_since_last
+from history"""
+
+
+def _child_rows(
+    graph: GraphSpec, target: Target, rel: Mapping[str, str], value: str, filtered: bool
+) -> str:
+    """``select entity_id, row_time, value`` over the rows of the target's aggregated model
+    that link to an entity (and, when ``filtered``, pass its ``where``)."""
+    agg = target.aggregate
+    assert agg is not None
+    child = graph.table(agg.table)
+    path = path_to_entity(graph, agg, target.entity, target.name)
+    filters = [f'c."{c}" is not null' for c in path[0].child_columns]
+    source = f"{rel.get(child.name, child.relation)} as c"
+    key = key_sql(path[0].child_columns, "c")
+    if len(path) == 2:  # grandchild: join the middle model for its key of the entity
+        mid = graph.table(path[0].parent)
+        on = " and ".join(
+            f'v."{p}" = c."{c}"'
+            for c, p in zip(path[0].child_columns, path[0].parent_columns, strict=True)
+        )
+        source += f"\n    join {rel.get(mid.name, mid.relation)} as v on {on}"
+        key = key_sql(path[1].child_columns, "v")
+        filters += [f'v."{c}" is not null' for c in path[1].child_columns]
+    if agg.column != "*":
+        filters.append(f'c."{agg.column}" is not null')
+    if filtered and agg.where is not None:
+        filters.append(condition_sql(agg.where, "c"))
+    return f"""
+    select {key} as entity_id,
+        cast(c."{child.time_column}" as timestamp) as row_time, {value} as value
+    from {source}
+    where {" and ".join(filters)}
+"""
 
 
 def build_labels(
@@ -223,3 +299,23 @@ def build_labels(
         if not isinstance(anchors, str):
             con.unregister(name)
     return table.cast(LABELS)
+
+
+def build_item_history(
+    con: Any,
+    graph: GraphSpec,
+    target: Target,
+    anchors: pa.Table,
+    relations: Mapping[str, str] | None = None,
+) -> pa.Table:
+    """Run :func:`item_history_sql` on a DuckDB connection for an Arrow table of anchors
+    (``entity_id``, ``anchor_time``); schema :data:`ITEM_HISTORY`, ordered by anchor, item."""
+    name = "__rfm_history_anchors"
+    con.register(name, anchors.select(["entity_id", "anchor_time"]))
+    try:
+        sql = item_history_sql(graph, target, name, relations)
+        order = "order by anchor_time, entity_id, item"
+        table = con.sql(f"select * from ({sql}) {order}").to_arrow_table()
+    finally:
+        con.unregister(name)
+    return table.cast(ITEM_HISTORY)

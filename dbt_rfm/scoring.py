@@ -9,7 +9,6 @@ more than one batch of query anchors at a time.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
-from rfm_runtime.ranking import ItemLinks
-from rfm_runtime.schema import PREDICTIONS, embeddings_schema
+from rfm_runtime.schema import ITEM_HISTORY, PREDICTIONS, embeddings_schema
 from rfm_runtime.score import embed, score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
@@ -36,7 +34,7 @@ CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.colu
 
 
 #: The columns of ``rfm_targets`` a :class:`ScoringTarget` is read from, in order.
-TARGET_SELECT = "target_name, task, target_column, top_k, definition"
+TARGET_SELECT = "target_name, task, target_column, top_k"
 
 
 @dataclass(frozen=True)
@@ -47,15 +45,6 @@ class ScoringTarget:
     task: str
     target_column: str | None
     top_k: int | None
-    items: ItemLinks | None = None  # ranking: where its items appear in a subgraph
-
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> ScoringTarget:
-        """The target of a row of ``select {TARGET_SELECT} from rfm_targets``."""
-        name, task, column, top_k, definition = row
-        agg = (json.loads(definition) if definition else {}).get("aggregate") or {}
-        items = ItemLinks(agg["item_table"], agg["table"]) if agg.get("item_table") else None
-        return cls(name, task, column, top_k, items)
 
 
 @dataclass(frozen=True)
@@ -66,6 +55,7 @@ class ScoringInputs:
     anchors: Any
     labels: Any
     cells: Any
+    item_history: Any = None  # rfm_item_history: ranking targets' readout reads it
 
     def sql(self, name: str) -> str:
         """The relation's SELECT, usable as a subquery on any cursor of the same database."""
@@ -98,7 +88,7 @@ def _open(settings: dict[str, Any] | None) -> RfmSession:
 
 def _targets(cur: Any, inputs: ScoringInputs) -> list[ScoringTarget]:
     sql = f"select {TARGET_SELECT} from {inputs.sql('targets')} order by 1"
-    return [ScoringTarget.from_row(r) for r in duck.rows(cur, sql)]
+    return [ScoringTarget(*r) for r in duck.rows(cur, sql)]
 
 
 def _batches(cur: Any, sql: str, params: list[Any], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -122,6 +112,17 @@ class _Reads:
             "order by anchor_time, entity_id",
             [t.name],
         )
+
+    def item_history(self, t: ScoringTarget) -> pa.Table | None:
+        """``ITEM_HISTORY`` rows of a ranking target's anchors (None for other targets)."""
+        if t.task != "ranking" or self.inputs.item_history is None:
+            return None
+        columns = ", ".join(ITEM_HISTORY.names)
+        return duck.arrow_table(
+            self.meta_cur,
+            f"select {columns} from {self.inputs.sql('item_history')} where target_name = ?",
+            [t.name],
+        ).cast(ITEM_HISTORY)
 
     def count(self, t: ScoringTarget, role: str) -> int:
         return int(
@@ -232,12 +233,10 @@ def predictions(
                     "anchors.spine or check that the label window ends before the scoring time"
                 )
             print(f"dbt-rfm: {t.name}: {labels.num_rows} context anchors, {rfm.providers[0]}")
-            # anchors that earlier targets encoded need no cells: tokens of none find them;
-            # a ranking target's readout reads its items in the cells, so always reads them
+            # anchors that earlier targets encoded need no cells: tokens of none find them
             config = rfm.tokenizer_config(target_column=t.target_column)
-            reads_cells = t.items is not None
-            skip_context = not reads_cells and cache.holds(anchor_keys(labels), config)
-            skip_query = not reads_cells and reads.query_cached(t, cache, rfm)
+            skip_context = cache.holds(anchor_keys(labels), config)
+            skip_query = reads.query_cached(t, cache, rfm)
             if skip_context or skip_query:
                 print(
                     f"dbt-rfm: {t.name}: cells not read (already encoded): context "
@@ -257,7 +256,7 @@ def predictions(
                 t.name,
                 query_anchors=reads.anchors(t, "query"),
                 target_column=t.target_column,
-                items=t.items,
+                item_history=reads.item_history(t),
                 top_k=t.top_k or 10,
                 batch_size=batch_size,
                 total_queries=reads.count(t, "query"),

@@ -11,5 +11,6 @@ def model(dbt, session):
         anchors=dbt.ref("rfm_anchors"),
         labels=dbt.ref("rfm_labels"),
         cells=dbt.ref("rfm_cells"),
+        item_history=dbt.ref("rfm_item_history"),
     )
     return predictions(session, inputs, settings=dbt.config.meta_get("rfm", {}))

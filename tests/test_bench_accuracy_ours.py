@@ -95,6 +95,7 @@ def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
     con = duckdb.connect()
     con.execute("create table planes as select 'P' || i as tailnum, 100 + i as seats "
                 "from range(7) t(i)")  # fmt: skip
+    con.execute("create table airports as select unnest(['ATL', 'ORD', 'BOS']) as faa")
     con.execute(
         "create table flights as select i as flight_id, 'P' || (i % 7) as tailnum, "
         "timestamp '2013-05-01' + i * interval 9 hour as scheduled_departure, "
@@ -111,10 +112,13 @@ def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
                 ColumnSpec("tailnum", "varchar", "key"),
                 ColumnSpec("scheduled_departure", "timestamp", "timestamp"),
                 ColumnSpec("dep_delay", "bigint", "numerical", "departed_at"),
-                ColumnSpec("dest", "varchar", "categorical"),
+                ColumnSpec("dest", "varchar", "key"),
                 ColumnSpec("departed_at", "timestamp", "timestamp"))),
+            TableSpec("airports", "airports", ("faa",), None, (
+                ColumnSpec("faa", "varchar", "key"),)),
         ),
-        links=(LinkSpec("flights", ("tailnum",), "planes", ("tailnum",)),),
+        links=(LinkSpec("flights", ("tailnum",), "planes", ("tailnum",)),
+               LinkSpec("flights", ("dest",), "airports", ("faa",))),
     )  # fmt: skip
     return con, spec
 
@@ -195,10 +199,10 @@ def test_rolling_context_only_reads_labels_closed_by_each_query_time(
     seen: list[tuple[datetime, list[datetime]]] = []
     real = ours_rolling.score_queries
 
-    def spy(session, ctx, c_cells, context, q_cells):  # type: ignore[no-untyped-def]
+    def spy(session, ctx, c_cells, context, q_cells, history):  # type: ignore[no-untyped-def]
         (t,) = set(q_cells.column("anchor_time").to_pylist())
         seen.append((t, context.column("anchor_time").to_pylist()))
-        return real(session, ctx, c_cells, context, q_cells)
+        return real(session, ctx, c_cells, context, q_cells, history)
 
     monkeypatch.setattr(ours_rolling, "score_queries", spy)
     label = [i % 2 == 0 for i in range(9)]

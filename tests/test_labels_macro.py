@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dbt_rfm.labels import build_labels
+from dbt_rfm.labels import build_item_history, build_labels
 from dbt_rfm.spec import GraphSpec
 from dbt_rfm.targets import find_target, targets_from_manifest
 
@@ -100,7 +100,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     head = "          targets:  # predictive queries on planes; see docs/targets.md\n"
     assert head in yml.read_text()
     yml.write_text(yml.read_text().replace(head, head + EXTRA_TARGETS.lstrip("\n")))
-    result = p.dbt("run", "--select", "+rfm_labels")
+    result = p.dbt("run", "--select", "+rfm_labels", "+rfm_item_history")
     assert result.success, result.exception
     yield p
 
@@ -311,6 +311,56 @@ def test_python_label_sql_agrees_with_macro(project: Project) -> None:
             ).to_arrow_table()
             assert got.num_rows == want.num_rows > 0, name
             assert got.cast(want.schema).equals(want), name
+
+
+def test_item_history_counts_only_earlier_flights(project: Project, flights: dict) -> None:
+    """rfm_item_history against numpy over the raw flights, for a sample of anchors of both
+    roles: per destination, flights at or before the anchor in the last 1, 4, 13 weeks and
+    all time, and weeks since the latest; never a flight after the anchor."""
+    name = "plane_next_dests_7d"
+    got = project.query(
+        "select entity_id, anchor_time, item, n_window_1, n_window_4, n_window_13, n_all, "
+        f"windows_since_last from rfm_item_history where target_name = '{name}'"
+    ).to_pylist()
+    rows = {(r["entity_id"], r["anchor_time"], r["item"]): r for r in got}
+    anchors = _anchors(project, name, "context") | _anchors(project, name, "query")
+    sample = sorted(anchors, key=lambda a: hashlib.md5(f"{a[0]}{a[1]}".encode()).digest())[:60]
+    checked = 0
+    for tail, t in sample:
+        times, dests = flights.get(tail, (np.array([], "datetime64[us]"), np.array([])))
+        t64 = np.datetime64(t, "us")
+        for dest in sorted({str(d) for d in dests[times <= t64] if d is not None}):
+            mine = times[(dests == dest) & (times <= t64)]
+            want = [int((mine > t64 - np.timedelta64(7 * k, "D")).sum()) for k in (1, 4, 13)]
+            r = rows.pop((tail, t, dest))
+            assert [r["n_window_1"], r["n_window_4"], r["n_window_13"], r["n_all"]] == [
+                *want,
+                len(mine),
+            ]
+            weeks = (t64 - mine.max()) / np.timedelta64(7, "D")
+            assert r["windows_since_last"] == pytest.approx(float(weeks))
+            checked += 1
+        assert not [k for k in rows if k[:2] == (tail, t)], "a destination not flown by then"
+    assert checked > 100
+
+
+def test_python_item_history_agrees_with_macro(project: Project) -> None:
+    with duckdb.connect(str(project.db)) as con:
+        graph = GraphSpec.from_rows(
+            con.sql("select * from rfm_graph_spec").to_arrow_table().to_pylist()
+        )
+        targets = targets_from_manifest(project.target / "manifest.json", graph)
+        name = "plane_next_dests_7d"
+        anchors = con.sql(
+            f"select entity_id, anchor_time from rfm_anchors where target_name = '{name}'"
+        ).to_arrow_table()
+        got = build_item_history(con, graph, find_target(targets, name), anchors)
+        want = con.sql(
+            "select * exclude (target_name) from rfm_item_history "
+            f"where target_name = '{name}' order by anchor_time, entity_id, item"
+        ).to_arrow_table()
+    assert got.num_rows == want.num_rows > 0
+    assert got.cast(want.schema).equals(want)
 
 
 def test_jinja_errors_name_target_and_column(project: Project) -> None:

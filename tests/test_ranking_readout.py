@@ -1,4 +1,4 @@
-"""The ranking readout: item sightings in the cells, and its in-context logistic fit."""
+"""The ranking readout: item history features, and its in-context logistic fit."""
 
 from __future__ import annotations
 
@@ -8,74 +8,55 @@ import numpy as np
 import pyarrow as pa
 from rfm_runtime.labels import ContextLabels
 from rfm_runtime.ranking import (
+    HISTORY_TERMS,
     MIN_FIT_ANCHORS,
-    ItemLinks,
-    ItemSightings,
+    READOUT_TERMS,
+    ItemHistory,
     RankingReadout,
     fit_readout,
     prepare_ranking,
 )
-from rfm_runtime.schema import CELLS
+from rfm_runtime.schema import ITEM_HISTORY
 from rfm_runtime.tokenize import time_us
 
 T0 = dt.datetime(2013, 5, 1)
+HEAD = READOUT_TERMS.index("head")
 
 
-def _cells(rows: list[tuple[str, str, str, str | None]]) -> pa.Table:
-    """CELLS with one cell per ``(entity_id, table_name, row_key, parent_table)``."""
-    n = len(rows)
-    return pa.table(
+def test_history_features_by_anchor_and_item() -> None:
+    table = pa.table(
         {
-            "entity_id": [r[0] for r in rows],
-            "anchor_time": [T0] * n,
-            "table_name": [r[1] for r in rows],
-            "row_key": [r[2] for r in rows],
-            "parent_table": [r[3] for r in rows],
-            "parent_key": [None if r[3] is None else "f1" for r in rows],
-            "hop": [0 if r[3] is None else 2 for r in rows],
-            "column_name": ["name"] * n,
-            "stype": ["text"] * n,
-            "num_value": [None] * n,
-            "text_value": ["x"] * n,
-            "rel_days": [None] * n,
+            "entity_id": ["p1", "p1", "p2"],
+            "anchor_time": [T0] * 3,
+            "item": ["LAX", "SFO", "LAX"],
+            "n_window_1": [1, 0, 0],
+            "n_window_4": [3, 0, 1],
+            "n_window_13": [3, 2, 1],
+            "n_all": [5, 2, 1],
+            "windows_since_last": [0.5, 6.0, 2.0],
         },
-        schema=CELLS,
+        schema=ITEM_HISTORY,
     )
-
-
-def test_sightings_are_item_rows_reached_from_the_aggregated_model() -> None:
-    cells = _cells(
-        [
-            ("p1", "planes", "p1", None),
-            ("p1", "airports", "LAX", "flights"),
-            ("p1", "airports", "SFO", "flights"),
-            ("p1", "airports", "ORD", "weather"),  # reached another way: not a sighting
-            ("p1", "carriers", "BOS", "flights"),  # another model: not a sighting
-            ("p2", "airports", "LAX", "flights"),
-        ]
-    )
-    tap = ItemSightings(ItemLinks("airports", "flights"))
-    passed = pa.Table.from_batches(list(tap.tap(cells.to_batches(max_chunksize=2))))
-    assert passed.equals(cells)
     t = int(time_us(pa.array([T0]))[0])
-    keys = [("p1", t), ("p2", t), ("p3", t)]
-    seen = tap.matrix(keys, ["LAX", "SFO", "ORD", "BOS"])
-    assert seen.tolist() == [[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
-    tap.forget(keys[:1])
-    assert tap.matrix(keys, ["LAX"]).tolist() == [[0], [1], [0]]
-    blind = ItemSightings(None)
-    list(blind.tap(cells.to_batches()))
-    assert not blind.matrix(keys, ["LAX"]).any()
+    got = ItemHistory(table).features([("p1", t), ("p2", t), ("p3", t)], ["LAX", "SFO", "ORD"])
+    assert got.shape == (3, 3, len(HISTORY_TERMS))
+    np.testing.assert_allclose(got[0, 0], [*np.log1p([1, 3, 3, 5]), np.exp(-0.5)])
+    np.testing.assert_allclose(got[0, 1], [*np.log1p([0, 0, 2, 2]), np.exp(-6.0)])
+    np.testing.assert_allclose(got[1, 0], [*np.log1p([0, 1, 1, 1]), np.exp(-2.0)])
+    assert not got[0, 2].any() and not got[1, 1:].any() and not got[2].any()
+    assert not ItemHistory(None).features([("p1", t)], ["LAX"]).any()
 
 
 def _context(m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-    """Embeddings, sightings and list labels where a seen item comes back 80% of the time."""
+    """Embeddings, history features and list labels where a recently linked item comes back
+    80% of the time (history: every term 1 for a linked item)."""
     rng = np.random.default_rng(seed)
     items = ["a", "b", "c", "d", "e"]
-    seen = (rng.random((m, len(items))) < 0.3).astype(np.float64)
-    back = (seen == 1) & (rng.random(seen.shape) < 0.8) | (rng.random(seen.shape) < 0.05)
+    linked = (rng.random((m, len(items))) < 0.3).astype(np.float64)
+    back = (linked == 1) & (rng.random(linked.shape) < 0.8) | (rng.random(linked.shape) < 0.05)
     lists = [[i for i, b in zip(items, row, strict=True) if b] for row in back]
-    return rng.normal(size=(m, 8)).astype(np.float32), seen, lists
+    history = np.repeat(linked[:, :, None], len(HISTORY_TERMS), axis=2)
+    return rng.normal(size=(m, 8)).astype(np.float32), history, lists
 
 
 def _flat_head(query: np.ndarray, context: np.ndarray, labels: ContextLabels) -> np.ndarray:
@@ -90,15 +71,19 @@ def _memorising_head(query: np.ndarray, context: np.ndarray, labels: ContextLabe
     return np.stack([1 - p, p], axis=1).astype(np.float32)
 
 
-def test_readout_learns_that_seen_items_come_back() -> None:
-    emb, seen, lists = _context(300)
+def _history_weight(readout: RankingReadout) -> float:
+    return float(readout.weights[: len(HISTORY_TERMS)].sum())
+
+
+def test_readout_learns_that_linked_items_come_back() -> None:
+    emb, history, lists = _context(300)
     labels = prepare_ranking(lists)
-    order = ["abcde".index(i) for i in labels.items]  # sightings in the candidates' order
-    readout = fit_readout(_flat_head, emb, labels, seen[:, order])
-    assert readout.weights[0] > 2.0  # seen
-    q_seen = np.zeros((1, len(labels.items)))
-    q_seen[0, labels.items.index("d")] = 1.0
-    scores = readout.scores(q_seen, np.zeros_like(q_seen))
+    order = ["abcde".index(i) for i in labels.items]  # history in the candidates' order
+    readout = fit_readout(_flat_head, emb, labels, history[:, order])
+    assert _history_weight(readout) > 2.0
+    q = np.zeros((1, len(labels.items), len(HISTORY_TERMS)))
+    q[0, labels.items.index("d")] = 1.0
+    scores = readout.scores(q, np.zeros(q.shape[:2]))
     assert labels.items[int(np.argmax(scores[0]))] == "d"
     assert ((scores > 0) & (scores < 1)).all()
 
@@ -106,19 +91,21 @@ def test_readout_learns_that_seen_items_come_back() -> None:
 def test_readout_cross_fits_the_head() -> None:
     """A head that memorises its context is perfect in sample and useless out of it: the
     fit must see it out of sample (it gets little weight), or it would drown the rest."""
-    emb, seen, lists = _context(300, seed=1)
+    emb, history, lists = _context(300, seed=1)
     labels = prepare_ranking(lists)
-    order = ["abcde".index(i) for i in labels.items]  # sightings in the candidates' order
-    readout = fit_readout(_memorising_head, emb, labels, seen[:, order])
-    assert abs(readout.weights[2]) < 0.3 < readout.weights[0]
+    order = ["abcde".index(i) for i in labels.items]
+    readout = fit_readout(_memorising_head, emb, labels, history[:, order])
+    assert abs(readout.weights[HEAD]) < 0.3 < _history_weight(readout)
 
 
 def test_tiny_context_reads_the_head_alone() -> None:
-    emb, seen, lists = _context(MIN_FIT_ANCHORS - 1)
+    emb, history, lists = _context(MIN_FIT_ANCHORS - 1)
     labels = prepare_ranking(lists)
-    readout = fit_readout(_flat_head, emb, labels, seen[:, : len(labels.items)])
-    assert readout.weights.tolist() == [0.0, 0.0, 1.0, 0.0]
+    readout = fit_readout(_flat_head, emb, labels, history[:, : len(labels.items)])
+    assert readout.weights[HEAD] == 1.0 and np.delete(readout.weights, HEAD).tolist() == [0.0] * (
+        len(READOUT_TERMS) - 1
+    )
     head = np.array([[2.0, -1.0]])
     expected = 1 / (1 + np.exp(-head))
     flat = RankingReadout(readout.weights, np.zeros(2))
-    np.testing.assert_allclose(flat.scores(head * 0, head), expected)
+    np.testing.assert_allclose(flat.scores(np.ones((1, 2, len(HISTORY_TERMS))), head), expected)

@@ -17,7 +17,7 @@ from dbt_rfm import scoring  # noqa: E402
 from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
 
 N_CTX, N_QUERY = 40, 12
-NAMES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
+NAMES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells", "rfm_item_history")
 READ_CELLS = scoring._Reads.cells
 
 
@@ -56,7 +56,9 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
         "regression": np.arange(N_CTX) % 7.0,
         "ranking": np.full(N_CTX, np.nan),
     }
-    items = [["i1"] if i % 3 else ["i1", "i2"] for i in range(N_CTX)]
+    # ranking: each anchor's next item is the one its entity linked to before (its history)
+    before = ["i1" if i % 3 else "i2" for i in range(N_CTX + N_QUERY)]
+    items = [[b] for b in before[:N_CTX]]
     lab = pa.concat_tables(
         [
             pa.table(
@@ -74,17 +76,37 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
             for t, task in targets
         ]
     )
-    definition = {"ranking": '{"aggregate": {"table": "orders", "item_table": "products"}}'}
-    rows = ", ".join(
-        f"('{t}', '{task}', null::varchar, null::integer, '{definition.get(task, '{}')}')"
-        for t, task in targets
+    history = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "target_name": [t] * len(keys),
+                    "entity_id": [k[0] for k in keys],
+                    "anchor_time": pa.array([k[1] for k in keys], pa.timestamp("us")),
+                    "item": before,
+                    **{f"n_window_{w}": [2] * len(keys) for w in (1, 4, 13)},
+                    "n_all": [2] * len(keys),
+                    "windows_since_last": [0.5] * len(keys),
+                }
+            )
+            for t, task in targets
+            if task == "ranking"
+        ]
+        or [pa.table({"target_name": pa.array([], pa.string())})]
     )
+    rows = ", ".join(f"('{t}', '{task}', null::varchar, null::integer)" for t, task in targets)
     with duckdb.connect(str(path)) as con:
         con.execute(
             "create table rfm_targets as select * from (values "
-            f"{rows}) as v(target_name, task, target_column, top_k, definition)"
+            f"{rows}) as v(target_name, task, target_column, top_k)"
         )
-        for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells)):
+        tables = (
+            ("rfm_anchors", anchors),
+            ("rfm_labels", lab),
+            ("rfm_cells", cells),
+            ("rfm_item_history", history),
+        )
+        for name, table in tables:
             con.register("src", table)
             con.execute(f"create table {name} as select * from src")
             con.unregister("src")
@@ -129,25 +151,21 @@ def test_second_target_reads_no_cells_and_scores_as_alone(tmp_path, artifact, mo
     )
 
 
-def test_ranking_target_reads_its_cells_though_encoded(tmp_path, artifact, monkeypatch):
-    """The ranking readout looks for its items in the cells, so it reads them again."""
+def test_ranking_target_ranks_by_its_item_history(tmp_path, artifact, monkeypatch):
+    """rfm_item_history reaches the readout: each query's top item is the one its entity
+    linked to before, as for the context anchors; its cells were encoded by the first target."""
     path = tmp_path / "rank.duckdb"
     _warehouse(path, [("a_binary", "binary"), ("b_ranking", "ranking")])
     got, reads = _score(path, artifact, monkeypatch)
-    assert reads == [("a_binary", ("context", "query")), ("b_ranking", ("context", "query"))]
+    assert reads == [("a_binary", ("context", "query"))]
     ranked = got.filter(pa.compute.equal(got["target_name"], "b_ranking"))
+    with duckdb.connect(str(path), read_only=True) as con:
+        want = dict(con.execute("select entity_id, item from rfm_item_history").fetchall())
     assert ranked.num_rows == N_QUERY
-    assert set(ranked["predicted_class"].to_pylist()) <= {"i1", "i2"}
-
-
-def test_scoring_target_reads_ranking_items_from_the_definition() -> None:
-    definition = (
-        '{"aggregate": {"fn": "LIST_DISTINCT", "table": "flights", "item_table": "airports"}}'
-    )
-    t = scoring.ScoringTarget.from_row(("next", "ranking", None, 5, definition))
-    assert t.items == scoring.ItemLinks("airports", "flights") and t.top_k == 5
-    assert scoring.ScoringTarget.from_row(("late", "binary", None, None, "{}")).items is None
-    assert scoring.ScoringTarget.from_row(("late", "binary", None, None, None)).items is None
+    assert {want[e] for e in ranked["entity_id"].to_pylist()} == {"i1", "i2"}
+    top = zip(ranked["entity_id"].to_pylist(), ranked["predicted_class"].to_pylist(), strict=True)
+    got_top = dict(top)
+    assert got_top == {e: want[e] for e in got_top}
 
 
 @pytest.mark.parametrize(

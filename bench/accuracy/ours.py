@@ -22,20 +22,24 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from rfm_runtime.ranking import ItemLinks
 from rfm_runtime.score import score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
 
 from bench.accuracy.arms import RANK_K, ArmContext, ArmResult, _fill_ranking, _popular, labels
 from bench.accuracy.rfm_graph import declared_graph, graph_tables
+from dbt_rfm.labels import build_item_history
+from dbt_rfm.pql import parse
 from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.spec import GraphSpec
 
 #: Static task T3: its target column is hidden from the entity row, as the dbt scorer does.
 TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay",)}
-#: Ranking task T4 is the demo's ``LIST_DISTINCT(flights.dest)``; ``dest`` links to airports.
-RANKING_ITEMS: dict[str, ItemLinks] = {"plane_next_dests_7d": ItemLinks("airports", "flights")}
+#: Ranking task T4 is the demo's ``plane_next_dests_7d``: its item history (the readout's
+#: input, ``rfm_item_history`` in dbt) comes from the same declaration, in PQL.
+RANKING_TARGETS: dict[str, str] = {
+    "plane_next_dests_7d": "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days) FOR EACH planes.tailnum"
+}
 BATCH = 64
 
 
@@ -69,6 +73,7 @@ class Prepared:
     context: pa.Table  # entity_id, anchor_time, label
     cells: dict[str, pa.Table]  # "context" / "val" / "test" -> CELLS
     seconds: float
+    history: pa.Table | None = None  # ranking: ITEM_HISTORY of context, val and test anchors
 
 
 def prepare(ctx: ArmContext) -> Prepared:
@@ -87,9 +92,22 @@ def prepare(ctx: ArmContext) -> Prepared:
     out: dict[str, pa.Table] = {}
     for name, table in (("context", context), ("val", splits.val), ("test", splits.test)):
         out[name] = anchor_cells(index, table, entity)
-    prepared = Prepared(spec, index, context, out, time.perf_counter() - t0)
+    history = item_history(ctx, spec, context, splits.val, splits.test)
+    prepared = Prepared(spec, index, context, out, time.perf_counter() - t0, history)
     ctx.cache["ours"] = prepared
     return prepared
+
+
+def item_history(ctx: ArmContext, spec: GraphSpec, *anchors: pa.Table) -> pa.Table | None:
+    """``ITEM_HISTORY`` of the anchors of a ranking task (None for other tasks), built by the
+    Python twin of the macro behind ``rfm_item_history``."""
+    name = ctx.splits.task.name
+    if name not in RANKING_TARGETS:
+        return None
+    target = parse(RANKING_TARGETS[name], spec, name=name)
+    keys = pa.concat_tables(t.select(["entity_id", "anchor_time"]) for t in anchors)
+    tables = {t.name: f'"{t.name}"' for t in spec.tables}  # the bench database's names
+    return build_item_history(ctx.con, spec, target, keys, tables)
 
 
 def anchor_cells(index: GraphIndex, anchors: pa.Table, entity: str) -> pa.Table:
@@ -111,7 +129,7 @@ def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, 
     the most popular training ids). Rows without a prediction get the constant arm's value.
     """
     queries = pa.concat_tables([prep.cells["val"], prep.cells["test"]])
-    found = score_queries(session, ctx, prep.cells["context"], prep.context, queries)
+    found = score_queries(session, ctx, prep.cells["context"], prep.context, queries, prep.history)
     return assemble(ctx, found)
 
 
@@ -121,9 +139,11 @@ def score_queries(
     context_cells: pa.Table,
     context: pa.Table,
     query_cells: pa.Table,
+    history: pa.Table | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Score a stream of query cells against one labelled context; prediction by anchor key
-    (binary: P(label); regression: the value; ranking: the ranked ids)."""
+    (binary: P(label); regression: the value; ranking: the ranked ids, read with the
+    ``history`` of context and query anchors)."""
     task = ctx.splits.task
     kind = task.kind
     if kind == "binary":
@@ -140,7 +160,7 @@ def score_queries(
                 kind,
                 task.name,
                 target_column=TARGET_COLUMNS.get(task.name),
-                items=RANKING_ITEMS.get(task.name),
+                item_history=history,
                 batch_size=BATCH,
                 top_k=RANK_K,
             )

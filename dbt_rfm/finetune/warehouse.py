@@ -113,7 +113,7 @@ def read_target(con: Any, schema: str, name: str) -> ScoringTarget:
         f'select {TARGET_SELECT} from "{schema}".rfm_targets '
         "where target_name is not null order by 1",
     )
-    targets = {r[0]: ScoringTarget.from_row(r) for r in rows}
+    targets = {r[0]: ScoringTarget(*r) for r in rows}
     if name not in targets:
         declared = ", ".join(targets) or "none"
         raise RfmError(

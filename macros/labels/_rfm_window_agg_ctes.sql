@@ -6,29 +6,9 @@
   Python twin: dbt_rfm.labels.label_sql (same steps).
 -#}
 {% macro _rfm_window_agg_ctes(prefix, anchors, agg, where) %}
-  {%- set filters = [] -%}
-  {%- for c in agg.link_columns -%}{%- do filters.append('c."' ~ c ~ '" is not null') -%}{%- endfor -%}
-  {%- if agg.column != '*' -%}{%- do filters.append('c."' ~ agg.column ~ '" is not null') -%}{%- endif -%}
-  {%- if agg.where is not none -%}
-    {%- do filters.append(dbt_rfm._rfm_condition_sql(agg.where, 'c', where) | trim) -%}
-  {%- endif -%}
   {%- set value = 'null' if agg.column == '*' else 'c."' ~ agg.column ~ '"' -%}
   {%- if agg.fn == 'LIST_DISTINCT' -%}{%- set value = 'cast(' ~ value ~ ' as ' ~ dbt.type_string() ~ ')' -%}{%- endif -%}
-{{ prefix }}_rows as (
-  {%- if agg.via is none %}
-    select {{ dbt_rfm._rfm_key_sql(agg.link_columns, 'c') }} as entity_id,
-  {%- else %}
-    -- two hops: {{ agg.table }} -> {{ agg.via.table }} -> entity; the middle model holds the key
-    select {{ dbt_rfm._rfm_key_sql(agg.via.key_columns, 'v') }} as entity_id,
-  {%- endif %}
-        cast(c."{{ agg.time_column }}" as {{ dbt.type_timestamp() }}) as row_time, {{ value }} as value
-    from {{ agg.relation }} as c
-  {%- if agg.via is not none %}
-    join {{ agg.via.relation }} as v on {% for cc in agg.via.child_columns %}v."{{ agg.via.parent_columns[loop.index0] }}" = c."{{ cc }}"{% if not loop.last %} and {% endif %}{% endfor %}
-  {%- endif %}
-    where {{ filters | join(' and ') }}
-    {%- if agg.via is not none %}{% for kc in agg.via.key_columns %} and v."{{ kc }}" is not null{% endfor %}{% endif %}
-),
+{{ dbt_rfm._rfm_agg_rows_cte(prefix, agg, value, where, true) }},
 {{ prefix }}_windowed as (
     select a.entity_id, a.anchor_time, c.row_time, c.value
     from (select distinct entity_id, anchor_time from {{ anchors }}) as a
@@ -43,6 +23,34 @@
     from (select distinct entity_id, anchor_time from {{ anchors }}) as a
     left join {{ prefix }}_windowed as w on w.entity_id = a.entity_id and w.anchor_time = a.anchor_time
     group by a.entity_id, a.anchor_time
+)
+{%- endmacro %}
+
+{#-
+  CTE `<prefix>_rows` (entity_id, row_time, value): the rows of the aggregate's model that link
+  to an entity and have a non-null column, passing the aggregate's `where` when `filtered`.
+-#}
+{% macro _rfm_agg_rows_cte(prefix, agg, value, where, filtered) %}
+  {%- set filters = [] -%}
+  {%- for c in agg.link_columns -%}{%- do filters.append('c."' ~ c ~ '" is not null') -%}{%- endfor -%}
+  {%- if agg.column != '*' -%}{%- do filters.append('c."' ~ agg.column ~ '" is not null') -%}{%- endif -%}
+  {%- if filtered and agg.where is not none -%}
+    {%- do filters.append(dbt_rfm._rfm_condition_sql(agg.where, 'c', where) | trim) -%}
+  {%- endif -%}
+{{ prefix }}_rows as (
+  {%- if agg.via is none %}
+    select {{ dbt_rfm._rfm_key_sql(agg.link_columns, 'c') }} as entity_id,
+  {%- else %}
+    -- two hops: {{ agg.table }} -> {{ agg.via.table }} -> entity; the middle model holds the key
+    select {{ dbt_rfm._rfm_key_sql(agg.via.key_columns, 'v') }} as entity_id,
+  {%- endif %}
+        cast(c."{{ agg.time_column }}" as {{ dbt.type_timestamp() }}) as row_time, {{ value }} as value
+    from {{ agg.relation }} as c
+  {%- if agg.via is not none %}
+    join {{ agg.via.relation }} as v on {% for cc in agg.via.child_columns %}v."{{ agg.via.parent_columns[loop.index0] }}" = c."{{ cc }}"{% if not loop.last %} and {% endif %}{% endfor %}
+  {%- endif %}
+    where {{ filters | join(' and ') }}
+    {%- if agg.via is not none %}{% for kc in agg.via.key_columns %} and v."{{ kc }}" is not null{% endfor %}{% endif %}
 )
 {%- endmacro %}
 

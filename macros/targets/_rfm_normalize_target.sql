@@ -100,19 +100,17 @@
                    'child_columns': path[0].child_columns, 'parent_columns': path[0].parent_columns,
                    'key_columns': path[1].child_columns} -%}
   {%- endif -%}
-  {%- set item_table = none -%}
   {%- if fn == 'LIST_DISTINCT' -%}
     {%- set link_cols = [] -%}
     {%- for lk in g.links if lk.child == table and lk.child_columns == [column] -%}{%- do link_cols.append(lk) -%}{%- endfor -%}
     {%- if not link_cols -%}
       {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": LIST_DISTINCT needs a link column (a foreign key of '" ~ table ~ "'), found '" ~ column ~ "'") }}
     {%- endif -%}
-    {%- set item_table = link_cols[0].parent -%}
   {%- endif -%}
   {{ return({'fn': fn, 'table': table, 'column': column, 'start': start, 'end': end,
              'unit': (raw.get('unit', 'days') | lower), 'where': raw.get('where'),
              'link_columns': path[0].child_columns, 'via': via, 'relation': child.relation,
-             'time_column': child.time_column, 'item_table': item_table}) }}
+             'time_column': child.time_column}) }}
 {% endmacro %}
 
 {#-

@@ -2,21 +2,22 @@
 
 A ranking target labels each context anchor with the list of items it linked to in the
 window (``LIST_DISTINCT``). The candidates are the items most often seen in the context
-lists. A query's score for an item combines three features in a logistic readout
-(:class:`RankingReadout`):
+lists. A query's score for an item is a logistic readout (:class:`RankingReadout`) over:
 
-* ``seen``: the item is a node of the query's own sampled subgraph, reached from a row of the
-  aggregated model (for "next destinations": the plane flew there among its sampled recent
-  flights). Items are rows of the link's parent model, so the sampler already puts the
-  recently linked ones in the subgraph; the net's embedding cannot say *which* they are;
+* the entity's history with the item (:class:`ItemHistory`, from the ``rfm_item_history``
+  table the warehouse builds with time travel): how often the aggregated model's rows linked
+  the entity to the item in the last 1, 4 and 13 label windows and in all time before the
+  anchor, and how recently (for "next destinations": how often and how lately the plane flew
+  there). The net's embedding cannot say *which* items an entity linked to;
 * ``base``: the item's log-odds in the context lists (its popularity);
 * ``head``: the head's logit, run as a binary task per candidate ("is this item in the list?").
 
-The readout's four weights are fitted on the context anchors at scoring time (logistic
-regression on every (context anchor, candidate) pair), with the head's logits cross-fitted
-(each half of the context scored against the other half), so a target whose items are never
-in the subgraph (new items) leans on the head and the base rate alone. Items are ordered by
-the readout's probability: ``predicted_class`` is the best, ``class_scores`` the top k.
+The readout's weights are fitted on the context anchors at scoring time (logistic regression
+on every (context anchor, candidate) pair), with the head's logits cross-fitted (each half of
+the context scored against the other half), so items an entity never linked to (new items)
+are ranked by the head and the base rate. Items are ordered by the readout's probability:
+``predicted_class`` is the best, ``class_scores`` the top k. Decision 0005 has the reasons
+and the ablations.
 
 Anchors whose label is a number (0/1 relevance per (entity, candidate) anchor) are scored as
 plain binary instead (see ``rfm_runtime.labels``).
@@ -25,17 +26,16 @@ plain binary instead (see ``rfm_runtime.labels``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels, Decoded
-from rfm_runtime.tokenize import AnchorKey, time_us
+from rfm_runtime.tokenize import AnchorKey, anchor_keys
 
 #: Most candidate items scored per query (one head run each).
 MAX_CANDIDATES = 64
@@ -44,65 +44,44 @@ MIN_FIT_ANCHORS = 8
 #: L2 penalty of the readout's logistic fit (per pair, on the weights, not the bias).
 READOUT_L2 = 1e-3
 
-#: The readout's weights, in order.
-READOUT_TERMS = ("seen", "base", "head", "bias")
 
 ClassProbs = Callable[[np.ndarray, np.ndarray, ContextLabels], np.ndarray]
 
 
-@dataclass(frozen=True)
-class ItemLinks:
-    """Where a ranking target's items appear in a sampled subgraph.
-
-    Attributes:
-        table: the model the items are rows of (the parent of the ``LIST_DISTINCT`` link).
-        via: the aggregated model, whose rows link to the items.
-    """
-
-    table: str
-    via: str
+#: The readout's history terms, per (anchor, candidate), from an ``ITEM_HISTORY`` table:
+#: ``log1p`` of the counts, and ``exp(-windows_since_last)`` (0 for items never linked).
+HISTORY_TERMS = ("n_window_1", "n_window_4", "n_window_13", "n_all", "recency")
+#: The readout's weights, in order.
+READOUT_TERMS = (*HISTORY_TERMS, "base", "head", "bias")
 
 
-class ItemSightings:
-    """A tap on a CELLS stream: which items each anchor's subgraph holds (rows of
-    ``links.table`` reached from ``links.via``). Without links it sees nothing."""
+class ItemHistory:
+    """A ranking target's item history (``ITEM_HISTORY`` rows) by anchor, as readout features."""
 
-    def __init__(self, links: ItemLinks | None) -> None:
-        self.links = links
-        self.seen: dict[AnchorKey, set[str]] = {}
+    def __init__(self, table: pa.Table | None = None) -> None:
+        self.rows: dict[AnchorKey, list[tuple[str, np.ndarray]]] = {}
+        if table is None or table.num_rows == 0:
+            return
+        counts = np.stack(
+            [np.asarray(table.column(t).to_numpy(), np.float64) for t in HISTORY_TERMS[:-1]],
+            axis=1,
+        )
+        since = np.asarray(table.column("windows_since_last").to_numpy(), np.float64)
+        feats = np.concatenate([np.log1p(counts), np.exp(-since)[:, None]], axis=1)
+        keys = anchor_keys(table)
+        for key, item, f in zip(keys, table.column("item").to_pylist(), feats, strict=True):
+            self.rows.setdefault(key, []).append((item, f))
 
-    def tap(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """Pass the batches through, noting the item nodes they hold."""
-        for batch in batches:
-            if self.links is not None and batch.num_rows:
-                hit = pc.and_(
-                    pc.equal(batch.column("table_name"), self.links.table),
-                    pc.equal(batch.column("parent_table"), self.links.via),
-                )
-                rows = batch.filter(pc.fill_null(hit, False))
-                if rows.num_rows:
-                    ids = rows.column("entity_id").to_pylist()
-                    times = time_us(rows.column("anchor_time")).tolist()
-                    found = rows.column("row_key").to_pylist()
-                    for e, t, item in zip(ids, times, found, strict=True):
-                        self.seen.setdefault((e, t), set()).add(item)
-            yield batch
-
-    def matrix(self, keys: Sequence[AnchorKey], items: Sequence[str]) -> np.ndarray:
-        """``float64[len(keys), C]`` 1 where the anchor's subgraph holds the item."""
+    def features(self, keys: Sequence[AnchorKey], items: Sequence[str]) -> np.ndarray:
+        """``float64[len(keys), C, len(HISTORY_TERMS)]``, zeros where an anchor has no row."""
         col = {item: c for c, item in enumerate(items)}
-        out = np.zeros((len(keys), len(items)))
+        out = np.zeros((len(keys), len(items), len(HISTORY_TERMS)))
         for r, key in enumerate(keys):
-            for item in self.seen.get(key, ()):
+            for item, f in self.rows.get(key, ()):
                 c = col.get(item)
                 if c is not None:
-                    out[r, c] = 1.0
+                    out[r, c] = f
         return out
-
-    def forget(self, keys: Iterable[AnchorKey]) -> None:
-        """Drop the sightings of anchors already scored (the query stream is read once)."""
-        for key in keys:
-            self.seen.pop(key, None)
 
 
 def is_list_labels(labels: Sequence[Any]) -> bool:
@@ -182,21 +161,28 @@ class RankingReadout:
     """The logistic readout of a ranking target (see the module docstring).
 
     Attributes:
-        weights: ``float64[4]``, in the order of :data:`READOUT_TERMS`.
+        weights: ``float64[len(READOUT_TERMS)]``, in that order.
         base: ``float64[C]`` the candidates' log-odds in the context lists.
     """
 
     weights: np.ndarray
     base: np.ndarray
 
-    def scores(self, seen: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """``float64[Q, C]`` P(item in the list) from the ``seen`` and ``head`` features."""
-        w = self.weights
-        return _sigmoid(w[0] * seen + w[1] * self.base[None, :] + w[2] * head + w[3])
+    def scores(self, history: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """``float64[Q, C]`` P(item in the list) from the history features ``[Q, C, H]`` and
+        the head's logits ``[Q, C]``."""
+        x = _pair_features(history, self.base, head)
+        return _sigmoid(x @ self.weights[:-1] + self.weights[-1])
+
+
+def _pair_features(history: np.ndarray, base: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """``float64[Q, C, len(READOUT_TERMS) - 1]``: history terms, base, head."""
+    base = np.broadcast_to(base[None, :, None], (*head.shape, 1))
+    return np.concatenate([history, base, head[..., None]], axis=-1)
 
 
 def fit_readout(
-    class_probs: ClassProbs, context: np.ndarray, labels: RankingLabels, seen: np.ndarray
+    class_probs: ClassProbs, context: np.ndarray, labels: RankingLabels, history: np.ndarray
 ) -> RankingReadout:
     """Fit the readout on the context anchors: every (anchor, candidate) pair is a binary
     example; the head's logits are cross-fitted over two halves (even / odd rows).
@@ -205,19 +191,19 @@ def fit_readout(
         class_probs: ``RfmSession.class_probs``.
         context: ``float32[M, d]`` embeddings of the kept context rows.
         labels: the ranking context.
-        seen: ``float64[M, C]`` item sightings of the kept context rows.
+        history: ``float64[M, C, H]`` history features of the kept context rows.
     """
     m = context.shape[0]
     rate = (labels.relevance.sum(axis=0) + 0.5) / (m + 1.0)
     base = _logit(rate)
     if m < MIN_FIT_ANCHORS:
-        return RankingReadout(np.array([0.0, 0.0, 1.0, 0.0]), base)
+        return RankingReadout(np.array([0.0] * (len(READOUT_TERMS) - 2) + [1.0, 0.0]), base)
     head = np.zeros((m, len(labels.items)))
     half = np.arange(m) % 2
     for f in (0, 1):
         fit, out = np.flatnonzero(half != f), np.flatnonzero(half == f)
         head[out] = head_logits(class_probs, context[out], context[fit], labels, fit)
-    x = np.stack([seen, np.broadcast_to(base, seen.shape), head], axis=-1).reshape(-1, 3)
+    x = _pair_features(history, base, head).reshape(m * len(labels.items), -1)
     return RankingReadout(_logistic(x, labels.relevance.reshape(-1).astype(np.float64)), base)
 
 

@@ -59,6 +59,23 @@ CELLS = pa.schema(
     ]
 )
 
+#: A ranking target's item history (``rfm_item_history`` without ``target_name``): per anchor and
+#: item, the rows of the aggregated model that linked the entity to the item up to the anchor
+#: time, counted over the last 1, 4 and 13 label windows and over all time, and the number of
+#: label windows since the last one. Items the entity never linked to have no row.
+ITEM_HISTORY = pa.schema(
+    [
+        pa.field("entity_id", pa.string(), nullable=False),
+        pa.field("anchor_time", pa.timestamp("us"), nullable=False),
+        pa.field("item", pa.string(), nullable=False),
+        pa.field("n_window_1", pa.int64(), nullable=False),
+        pa.field("n_window_4", pa.int64(), nullable=False),
+        pa.field("n_window_13", pa.int64(), nullable=False),
+        pa.field("n_all", pa.int64(), nullable=False),
+        pa.field("windows_since_last", pa.float64(), nullable=False),
+    ]
+)
+
 #: Predictions table written back to the warehouse.
 PREDICTIONS = pa.schema(
     [

@@ -19,8 +19,7 @@ from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
 from rfm_runtime.ranking import (
     READOUT_TERMS,
-    ItemLinks,
-    ItemSightings,
+    ItemHistory,
     RankingLabels,
     RankingReadout,
     decode_ranking,
@@ -111,7 +110,7 @@ def score(
     *,
     query_anchors: Iterable[pa.RecordBatch] | None = None,
     target_column: str | tuple[str, ...] | None = None,
-    items: ItemLinks | None = None,
+    item_history: pa.Table | None = None,
     batch_size: int = 32,
     top_k: int = 10,
     total_queries: int | None = None,
@@ -133,8 +132,8 @@ def score(
         query_anchors: ANCHORS batches, same order as ``query_cells``: anchors without any
             cell still get a row. Without it, every anchor present in ``query_cells`` does.
         target_column: for static targets: the entity column that is the label (dropped).
-        items: ranking: where the target's items appear in a subgraph (the readout's
-            ``seen`` feature); without it that feature is 0.
+        item_history: ranking: ``ITEM_HISTORY`` rows of the context and query anchors (the
+            readout's history terms); without it those terms are 0.
         batch_size: query anchors per batch B.
         top_k: ranking: items listed in ``class_scores``.
         total_queries: number of query anchors, when known, for the ETA.
@@ -148,22 +147,18 @@ def score(
         Record batches in schema ``PREDICTIONS``, one row per query anchor.
     """
     config = session.tokenizer_config(batch_size, target_column)
-    sightings = ItemSightings(items if task == "ranking" else None)
-    context, labels = encode_context(
-        session, sightings.tap(context_cells), context_labels, task, config, cache
-    )
+    context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
     if isinstance(labels, RankingLabels):
-        readout = _readout(session, context, context_labels, labels, sightings, target_name, echo)
-    sightings = ItemSightings(items if isinstance(labels, RankingLabels) else None)
+        history = ItemHistory(item_history)
+        readout = _readout(session, context, context_labels, labels, history, target_name, echo)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
-    for chunk in iter_token_batches(sightings.tap(query_cells), config, anchors=query_anchors):
+    for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
         keys = anchor_keys(chunk.anchors)
         query = _encode(session, chunk.tokens, keys, config, cache)
         if isinstance(labels, RankingLabels):
             head = head_logits(session.class_probs, query, context, labels)
-            scores = readout.scores(sightings.matrix(keys, labels.items), head)
-            sightings.forget(keys)
+            scores = readout.scores(history.features(keys, labels.items), head)
             decoded = decode_ranking(labels, scores, top_k)
         else:
             decoded = decode(labels, session.class_probs(query, context, labels))
@@ -215,15 +210,16 @@ def _readout(
     context: np.ndarray,
     context_labels: pa.Table,
     labels: RankingLabels,
-    sightings: ItemSightings,
+    history: ItemHistory,
     target_name: str,
     echo: bool,
 ) -> RankingReadout:
-    """Fit the ranking readout on the kept context anchors (their sightings in ``sightings``)."""
+    """Fit the ranking readout on the kept context anchors."""
     keys = anchor_keys(context_labels)
     kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
-    seen = sightings.matrix(kept, labels.items)
-    readout = fit_readout(session.class_probs, context, labels, seen)
+    readout = fit_readout(
+        session.class_probs, context, labels, history.features(kept, labels.items)
+    )
     if echo:
         w = ", ".join(f"{n} {v:.2f}" for n, v in zip(READOUT_TERMS, readout.weights, strict=True))
         print(f"dbt-rfm: {target_name}: ranking readout ({len(kept)} context anchors): {w}")
