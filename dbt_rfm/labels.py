@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from rfm_runtime.schema import ITEM_HISTORY
+from rfm_runtime.schema import ITEM_HISTORY, TARGET_HISTORY
 
 from dbt_rfm.errors import RfmError
+from dbt_rfm.pql.conditions import condition_columns
 from dbt_rfm.pql.ir import ZERO_WHEN_EMPTY, Aggregate
 from dbt_rfm.pql.paths import path_to_entity
 from dbt_rfm.pql.render import cast_sql, condition_sql
@@ -38,8 +39,11 @@ LABELS = pa.schema(
     ]
 )
 
-#: Item history windows, in label windows (``n_window_<k>`` columns of ``ITEM_HISTORY``).
+#: History windows, in label windows (``n_window_<k>`` columns of ``ITEM_HISTORY``,
+#: ``per_window_<k>`` of ``TARGET_HISTORY``).
 HISTORY_WINDOWS = (1, 4, 13)
+#: Aggregates of the regression targets that get a target history (additive over windows).
+HISTORY_FNS = ("COUNT", "SUM")
 #: Seconds per window unit (a month: the mean Gregorian month).
 UNIT_SECONDS = {
     "seconds": 1,
@@ -236,11 +240,67 @@ select entity_id, anchor_time, item, {", ".join(f"n_window_{k}" for k in HISTORY
 from history"""
 
 
+def target_history_sql(
+    graph: GraphSpec, target: Target, anchors: str, relations: Mapping[str, str] | None = None
+) -> str:
+    """SQL selecting a regression target's history (:data:`TARGET_HISTORY`) for ``anchors``.
+
+    The target's own aggregate (``COUNT`` or ``SUM``, with its ``where``) over the last 1, 4
+    and 13 label windows before each anchor, per window. A row counts when its time is at or
+    before the anchor and every column the aggregate reads is known strictly before it
+    (``meta.rfm.available_at``, as the samplers rule).
+
+    Raises:
+        RfmError: when the target is not a regression target over ``COUNT`` or ``SUM``.
+    """
+    agg = target.aggregate
+    if target.task != "regression" or agg is None or agg.fn not in HISTORY_FNS:
+        raise RfmError(
+            f"target '{target.name}': target history needs a regression target over "
+            f"{' or '.join(HISTORY_FNS)}"
+        )
+    n, unit = history_window(agg)
+    table = graph.table(agg.table)
+    read = ([] if agg.column == "*" else [agg.column]) + list(
+        condition_columns(agg.where) if agg.where is not None else ()
+    )
+    gates = tuple(dict.fromkeys(g for c in read if (g := table.column(c).available_at)))
+    value = "1" if agg.fn == "COUNT" else f'cast(c."{agg.column}" as double)'
+    rows = _child_rows(graph, target, dict(relations or {}), value, True, gates)
+    lo = interval_sql("a.anchor_time", -max(HISTORY_WINDOWS) * n, unit)  # the longest window
+    gate = "\n        and c.gate_time < a.anchor_time" if gates else ""
+    since = {k: interval_sql("a.anchor_time", -k * n, unit) for k in HISTORY_WINDOWS}
+    sums = ",".join(
+        f"\n        coalesce(sum(case when c.row_time > {since[k]} then c.value end), 0) / {k}.0"
+        f" as per_window_{k}"
+        for k in HISTORY_WINDOWS
+    )
+    columns = ", ".join(f"cast(per_window_{k} as double) as per_window_{k}" for k in since)
+    return f"""with {_anchors_cte(anchors)},
+child_rows as ({rows}),
+history as (
+    select a.entity_id, a.anchor_time,{sums}
+    from anchors as a
+    left join child_rows as c on c.entity_id = a.entity_id
+        and c.row_time <= a.anchor_time and c.row_time > {lo}{gate}
+    group by a.entity_id, a.anchor_time
+)
+select entity_id, anchor_time, {columns}
+from history"""
+
+
 def _child_rows(
-    graph: GraphSpec, target: Target, rel: Mapping[str, str], value: str, filtered: bool
+    graph: GraphSpec,
+    target: Target,
+    rel: Mapping[str, str],
+    value: str,
+    filtered: bool,
+    gates: tuple[str, ...] = (),
 ) -> str:
     """``select entity_id, row_time, value`` over the rows of the target's aggregated model
-    that link to an entity (and, when ``filtered``, pass its ``where``)."""
+    that link to an entity (and, when ``filtered``, pass its ``where``); with ``gates`` (the
+    availability columns of what the aggregate reads), also ``gate_time``, the latest of them
+    (null when one is null: never known)."""
     agg = target.aggregate
     assert agg is not None
     child = graph.table(agg.table)
@@ -261,9 +321,14 @@ def _child_rows(
         filters.append(f'c."{agg.column}" is not null')
     if filtered and agg.where is not None:
         filters.append(condition_sql(agg.where, "c"))
+    gate = ""
+    if gates:
+        known = ", ".join(f'c."{g}"' for g in gates)
+        nulls = " or ".join(f'c."{g}" is null' for g in gates)
+        gate = f",\n        case when {nulls} then null else greatest({known}) end as gate_time"
     return f"""
     select {key} as entity_id,
-        cast(c."{child.time_column}" as timestamp) as row_time, {value} as value
+        cast(c."{child.time_column}" as timestamp) as row_time, {value} as value{gate}
     from {source}
     where {" and ".join(filters)}
 """
@@ -301,21 +366,29 @@ def build_labels(
     return table.cast(LABELS)
 
 
-def build_item_history(
+def build_history(
     con: Any,
     graph: GraphSpec,
     target: Target,
     anchors: pa.Table,
     relations: Mapping[str, str] | None = None,
-) -> pa.Table:
-    """Run :func:`item_history_sql` on a DuckDB connection for an Arrow table of anchors
-    (``entity_id``, ``anchor_time``); schema :data:`ITEM_HISTORY`, ordered by anchor, item."""
+) -> pa.Table | None:
+    """The history a target's readout reads, for an Arrow table of anchors (``entity_id``,
+    ``anchor_time``), on a DuckDB connection: :func:`item_history_sql` for a ranking target
+    (schema :data:`ITEM_HISTORY`), :func:`target_history_sql` for a regression target over
+    COUNT or SUM (:data:`TARGET_HISTORY`), None for any other; ordered by anchor (and item)."""
+    agg = target.aggregate
+    if target.task == "ranking" and agg is not None and agg.fn == "LIST_DISTINCT":
+        make, schema, order = item_history_sql, ITEM_HISTORY, "anchor_time, entity_id, item"
+    elif target.task == "regression" and agg is not None and agg.fn in HISTORY_FNS:
+        make, schema, order = target_history_sql, TARGET_HISTORY, "anchor_time, entity_id"
+    else:
+        return None
     name = "__rfm_history_anchors"
     con.register(name, anchors.select(["entity_id", "anchor_time"]))
     try:
-        sql = item_history_sql(graph, target, name, relations)
-        order = "order by anchor_time, entity_id, item"
-        table = con.sql(f"select * from ({sql}) {order}").to_arrow_table()
+        sql = make(graph, target, name, relations)
+        table = con.sql(f"select * from ({sql}) order by {order}").to_arrow_table()
     finally:
         con.unregister(name)
-    return table.cast(ITEM_HISTORY)
+    return table.cast(schema)

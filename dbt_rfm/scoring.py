@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
-from rfm_runtime.schema import ITEM_HISTORY, PREDICTIONS, embeddings_schema
+from rfm_runtime.schema import ITEM_HISTORY, PREDICTIONS, TARGET_HISTORY, embeddings_schema
 from rfm_runtime.score import embed, score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
@@ -55,7 +55,8 @@ class ScoringInputs:
     anchors: Any
     labels: Any
     cells: Any
-    item_history: Any = None  # rfm_item_history: ranking targets' readout reads it
+    item_history: Any = None  # rfm_item_history: the ranking readout reads it
+    target_history: Any = None  # rfm_target_history: the regression readout reads it
 
     def sql(self, name: str) -> str:
         """The relation's SELECT, usable as a subquery on any cursor of the same database."""
@@ -113,16 +114,21 @@ class _Reads:
             [t.name],
         )
 
-    def item_history(self, t: ScoringTarget) -> pa.Table | None:
-        """``ITEM_HISTORY`` rows of a ranking target's anchors (None for other targets)."""
-        if t.task != "ranking" or self.inputs.item_history is None:
+    def history(self, t: ScoringTarget) -> pa.Table | None:
+        """The history rows of ``t``'s anchors that its readout reads: ``rfm_item_history``
+        for a ranking target, ``rfm_target_history`` for a regression target; None when the
+        model holds none for it (a regression target over AVG, a binary target, ...)."""
+        source = {"ranking": "item_history", "regression": "target_history"}.get(t.task)
+        schema = ITEM_HISTORY if t.task == "ranking" else TARGET_HISTORY
+        if source is None or getattr(self.inputs, source) is None:
             return None
-        columns = ", ".join(ITEM_HISTORY.names)
-        return duck.arrow_table(
+        table = duck.arrow_table(
             self.meta_cur,
-            f"select {columns} from {self.inputs.sql('item_history')} where target_name = ?",
+            f"select {', '.join(schema.names)} from {self.inputs.sql(source)} "
+            "where target_name = ?",
             [t.name],
-        ).cast(ITEM_HISTORY)
+        )
+        return table.cast(schema) if table.num_rows else None
 
     def count(self, t: ScoringTarget, role: str) -> int:
         return int(
@@ -256,7 +262,7 @@ def predictions(
                 t.name,
                 query_anchors=reads.anchors(t, "query"),
                 target_column=t.target_column,
-                item_history=reads.item_history(t),
+                history=reads.history(t),
                 top_k=t.top_k or 10,
                 batch_size=batch_size,
                 total_queries=reads.count(t, "query"),

@@ -12,5 +12,6 @@ def model(dbt, session):
         labels=dbt.ref("rfm_labels"),
         cells=dbt.ref("rfm_cells"),
         item_history=dbt.ref("rfm_item_history"),
+        target_history=dbt.ref("rfm_target_history"),
     )
     return predictions(session, inputs, settings=dbt.config.meta_get("rfm", {}))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dbt_rfm.labels import build_item_history, build_labels
+from dbt_rfm.labels import build_history, build_labels
 from dbt_rfm.spec import GraphSpec
 from dbt_rfm.targets import find_target, targets_from_manifest
 
@@ -90,6 +90,12 @@ EXTRA_TARGETS = """
               cast: {op: ">", value: 10}
               entity_filter: {where: {column: seats, op: ">=", value: 100}}
               anchors: {spine: {start: "2013-03-01", step: 1, unit: months}}
+            - name: x_jfk_delay_minutes
+              aggregate: {fn: sum, table: flights, column: dep_delay, start: 0, end: 7,
+                          where: {column: origin, op: "=", value: JFK}}
+              entity_filter: {aggregate: {fn: count, table: flights, start: -30, end: 0},
+                              cast: {op: ">", value: 0}}
+              anchors: {spine: {start: "2013-10-01", step: 7}}
 """
 
 
@@ -100,7 +106,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     head = "          targets:  # predictive queries on planes; see docs/targets.md\n"
     assert head in yml.read_text()
     yml.write_text(yml.read_text().replace(head, head + EXTRA_TARGETS.lstrip("\n")))
-    result = p.dbt("run", "--select", "+rfm_labels", "+rfm_item_history")
+    result = p.dbt("run", "--select", "+rfm_labels", "+rfm_item_history", "+rfm_target_history")
     assert result.success, result.exception
     yield p
 
@@ -297,6 +303,7 @@ def test_python_label_sql_agrees_with_macro(project: Project) -> None:
             "plane_next_dests_7d",
             "x_avg_delay_month",
             "x_first_dest",
+            "x_jfk_delay_minutes",
             "x_maker",
         ]
         for name in [t.name for t in targets]:
@@ -344,23 +351,75 @@ def test_item_history_counts_only_earlier_flights(project: Project, flights: dic
     assert checked > 100
 
 
-def test_python_item_history_agrees_with_macro(project: Project) -> None:
+def test_target_history_reads_only_what_is_known(project: Project) -> None:
+    """rfm_target_history against a Python loop over the raw flights: per window, the sum of
+    JFK departure delays of the plane's flights at or before the anchor whose delay was known
+    strictly before it (flights.yml: dep_delay is available at departed_at), and the count
+    of its flights for plane_flights_30d."""
+    raw = project.query(
+        "select tailnum, scheduled_departure as t, departed_at, dep_delay, origin from flights "
+        "where tailnum is not null"
+    ).to_pylist()
+    by_tail: dict[str, list[dict[str, Any]]] = {}
+    for r in raw:
+        by_tail.setdefault(r["tailnum"], []).append(r)
+    got = project.query(
+        "select * from rfm_target_history where target_name in "
+        "('x_jfk_delay_minutes', 'plane_flights_30d')"
+    ).to_pylist()
+    assert {r["target_name"] for r in got} == {"x_jfk_delay_minutes", "plane_flights_30d"}
+    times = {g["anchor_time"] for g in got}
+    in_air = {  # anchors with a JFK flight scheduled before them that departed after them
+        (r["tailnum"], a)
+        for r in raw
+        if r["origin"] == "JFK" and r["dep_delay"] is not None and r["departed_at"] > r["t"]
+        for a in times
+        if r["t"] <= a <= r["departed_at"]
+    }
+    sample = sorted(got, key=lambda r: hashlib.md5(str(r).encode()).digest())[:60]
+    jfk = [r for r in got if r["target_name"] == "x_jfk_delay_minutes"]
+    sample += [r for r in jfk if (r["entity_id"], r["anchor_time"]) in in_air]
+    gated = 0
+    for r in sample:
+        t, flights = r["anchor_time"], by_tail.get(r["entity_id"], [])
+        for k in (1, 4, 13):
+            if r["target_name"] == "plane_flights_30d":
+                lo = t - timedelta(days=30 * k)
+                want = sum(lo < f["t"] <= t for f in flights) / k
+            else:
+                lo = t - timedelta(days=7 * k)
+                rows = [f for f in flights if lo < f["t"] <= t and f["origin"] == "JFK"]
+                known = [f for f in rows if f["dep_delay"] is not None and f["departed_at"] < t]
+                gated += sum(f["dep_delay"] is not None and f["departed_at"] >= t for f in rows)
+                want = sum(f["dep_delay"] for f in known) / k
+            assert r[f"per_window_{k}"] == pytest.approx(want), (r, k)
+    assert gated > 0  # some delays before the anchor were not known yet: not counted
+
+
+def test_python_histories_agree_with_macros(project: Project) -> None:
     with duckdb.connect(str(project.db)) as con:
         graph = GraphSpec.from_rows(
             con.sql("select * from rfm_graph_spec").to_arrow_table().to_pylist()
         )
         targets = targets_from_manifest(project.target / "manifest.json", graph)
-        name = "plane_next_dests_7d"
-        anchors = con.sql(
-            f"select entity_id, anchor_time from rfm_anchors where target_name = '{name}'"
-        ).to_arrow_table()
-        got = build_item_history(con, graph, find_target(targets, name), anchors)
-        want = con.sql(
-            "select * exclude (target_name) from rfm_item_history "
-            f"where target_name = '{name}' order by anchor_time, entity_id, item"
-        ).to_arrow_table()
-    assert got.num_rows == want.num_rows > 0
-    assert got.cast(want.schema).equals(want)
+        for name, model, order in (
+            ("plane_next_dests_7d", "rfm_item_history", ", item"),
+            ("plane_flights_30d", "rfm_target_history", ""),
+            ("x_jfk_delay_minutes", "rfm_target_history", ""),
+        ):
+            anchors = con.sql(
+                f"select entity_id, anchor_time from rfm_anchors where target_name = '{name}'"
+            ).to_arrow_table()
+            got = build_history(con, graph, find_target(targets, name), anchors)
+            assert got is not None
+            want = con.sql(
+                f"select * exclude (target_name) from {model} "
+                f"where target_name = '{name}' order by anchor_time, entity_id{order}"
+            ).to_arrow_table()
+            assert got.num_rows == want.num_rows > 0, name
+            assert got.cast(want.schema).equals(want), name
+        binary = find_target(targets, "plane_delay_7d")
+        assert build_history(con, graph, binary, anchors) is None
 
 
 def test_jinja_errors_name_target_and_column(project: Project) -> None:

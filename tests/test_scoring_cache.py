@@ -17,7 +17,14 @@ from dbt_rfm import scoring  # noqa: E402
 from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
 
 N_CTX, N_QUERY = 40, 12
-NAMES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells", "rfm_item_history")
+NAMES = (
+    "rfm_targets",
+    "rfm_anchors",
+    "rfm_labels",
+    "rfm_cells",
+    "rfm_item_history",
+    "rfm_target_history",
+)
 READ_CELLS = scoring._Reads.cells
 
 
@@ -94,6 +101,23 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
         ]
         or [pa.table({"target_name": pa.array([], pa.string())})]
     )
+    # regression: each label is its anchor's per-window rate over the last window
+    rate = np.concatenate([values["regression"], np.arange(N_QUERY) % 5.0 + 0.5])
+    past = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "target_name": [t] * len(keys),
+                    "entity_id": [k[0] for k in keys],
+                    "anchor_time": pa.array([k[1] for k in keys], pa.timestamp("us")),
+                    **{f"per_window_{w}": rate for w in (1, 4, 13)},
+                }
+            )
+            for t, task in targets
+            if task == "regression"
+        ]
+        or [pa.table({"target_name": pa.array([], pa.string())})]
+    )
     rows = ", ".join(f"('{t}', '{task}', null::varchar, null::integer)" for t, task in targets)
     with duckdb.connect(str(path)) as con:
         con.execute(
@@ -105,6 +129,7 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
             ("rfm_labels", lab),
             ("rfm_cells", cells),
             ("rfm_item_history", history),
+            ("rfm_target_history", past),
         )
         for name, table in tables:
             con.register("src", table)
@@ -166,6 +191,20 @@ def test_ranking_target_ranks_by_its_item_history(tmp_path, artifact, monkeypatc
     top = zip(ranked["entity_id"].to_pylist(), ranked["predicted_class"].to_pylist(), strict=True)
     got_top = dict(top)
     assert got_top == {e: want[e] for e in got_top}
+
+
+def test_regression_target_reads_its_history(tmp_path, artifact, monkeypatch):
+    """rfm_target_history reaches the regression readout: the labels follow each anchor's
+    past rate, and so do the predictions."""
+    path = tmp_path / "regression.duckdb"
+    _warehouse(path, [("b_regression", "regression")])
+    got, _ = _score(path, artifact, monkeypatch)
+    with duckdb.connect(str(path), read_only=True) as con:
+        sql = "select entity_id, per_window_1 from rfm_target_history"
+        rate = dict(con.execute(sql).fetchall())
+    want = np.array([rate[e] for e in got["entity_id"].to_pylist()])
+    assert got.num_rows == N_QUERY and len(set(want)) == 5
+    np.testing.assert_allclose(np.array(got["prediction"].to_pylist(), float), want, atol=0.2)
 
 
 @pytest.mark.parametrize(

@@ -28,17 +28,18 @@ from rfm_runtime.tokenize import anchor_keys
 
 from bench.accuracy.arms import RANK_K, ArmContext, ArmResult, _fill_ranking, _popular, labels
 from bench.accuracy.rfm_graph import declared_graph, graph_tables
-from dbt_rfm.labels import build_item_history
+from dbt_rfm.labels import build_history
 from dbt_rfm.pql import parse
 from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.spec import GraphSpec
 
 #: Static task T3: its target column is hidden from the entity row, as the dbt scorer does.
 TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay",)}
-#: Ranking task T4 is the demo's ``plane_next_dests_7d``: its item history (the readout's
-#: input, ``rfm_item_history`` in dbt) comes from the same declaration, in PQL.
-RANKING_TARGETS: dict[str, str] = {
-    "plane_next_dests_7d": "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days) FOR EACH planes.tailnum"
+#: The demo's declarations of the tasks whose readout reads a history (``rfm_item_history``,
+#: ``rfm_target_history`` in dbt), in PQL.
+HISTORY_TARGETS: dict[str, str] = {
+    "plane_next_dests_7d": "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days)",
+    "plane_flights_30d": "PREDICT COUNT(flights.*, 0, 30, days)",
 }
 BATCH = 64
 
@@ -73,7 +74,7 @@ class Prepared:
     context: pa.Table  # entity_id, anchor_time, label
     cells: dict[str, pa.Table]  # "context" / "val" / "test" -> CELLS
     seconds: float
-    history: pa.Table | None = None  # ranking: ITEM_HISTORY of context, val and test anchors
+    history: pa.Table | None = None  # the readout's history of context, val and test anchors
 
 
 def prepare(ctx: ArmContext) -> Prepared:
@@ -92,22 +93,22 @@ def prepare(ctx: ArmContext) -> Prepared:
     out: dict[str, pa.Table] = {}
     for name, table in (("context", context), ("val", splits.val), ("test", splits.test)):
         out[name] = anchor_cells(index, table, entity)
-    history = item_history(ctx, spec, context, splits.val, splits.test)
-    prepared = Prepared(spec, index, context, out, time.perf_counter() - t0, history)
+    past = history(ctx, spec, context, splits.val, splits.test)
+    prepared = Prepared(spec, index, context, out, time.perf_counter() - t0, past)
     ctx.cache["ours"] = prepared
     return prepared
 
 
-def item_history(ctx: ArmContext, spec: GraphSpec, *anchors: pa.Table) -> pa.Table | None:
-    """``ITEM_HISTORY`` of the anchors of a ranking task (None for other tasks), built by the
-    Python twin of the macro behind ``rfm_item_history``."""
+def history(ctx: ArmContext, spec: GraphSpec, *anchors: pa.Table) -> pa.Table | None:
+    """The readout's history of the anchors (None for tasks without one), built by the Python
+    twins of the macros behind ``rfm_item_history`` and ``rfm_target_history``."""
     name = ctx.splits.task.name
-    if name not in RANKING_TARGETS:
+    if name not in HISTORY_TARGETS:
         return None
-    target = parse(RANKING_TARGETS[name], spec, name=name)
+    target = parse(f"{HISTORY_TARGETS[name]} FOR EACH planes.tailnum", spec, name=name)
     keys = pa.concat_tables(t.select(["entity_id", "anchor_time"]) for t in anchors)
     tables = {t.name: f'"{t.name}"' for t in spec.tables}  # the bench database's names
-    return build_item_history(ctx.con, spec, target, keys, tables)
+    return build_history(ctx.con, spec, target, keys, tables)
 
 
 def anchor_cells(index: GraphIndex, anchors: pa.Table, entity: str) -> pa.Table:
@@ -139,11 +140,11 @@ def score_queries(
     context_cells: pa.Table,
     context: pa.Table,
     query_cells: pa.Table,
-    history: pa.Table | None = None,
+    past: pa.Table | None = None,
 ) -> dict[tuple[str, int], Any]:
-    """Score a stream of query cells against one labelled context; prediction by anchor key
-    (binary: P(label); regression: the value; ranking: the ranked ids, read with the
-    ``history`` of context and query anchors)."""
+    """Score a stream of query cells against one labelled context, with the readout's history
+    ``past`` of context and query anchors; prediction by anchor key (binary: P(label);
+    regression: the value; ranking: the ranked ids)."""
     task = ctx.splits.task
     kind = task.kind
     if kind == "binary":
@@ -160,7 +161,7 @@ def score_queries(
                 kind,
                 task.name,
                 target_column=TARGET_COLUMNS.get(task.name),
-                item_history=history,
+                history=past,
                 batch_size=BATCH,
                 top_k=RANK_K,
             )

@@ -28,7 +28,7 @@ from bench.accuracy.ours import (
     artifact_path,
     assemble,
     context_rows,
-    item_history,
+    history,
     prepare,
     score_queries,
 )
@@ -63,9 +63,9 @@ class Rolling(OursArm):
             q_cells = query_cells.filter(pc.equal(cell_times, pa.scalar(t, cell_times.type)))
             q_times = queries.column("anchor_time")
             now = queries.filter(pc.equal(q_times, pa.scalar(t, q_times.type)))
-            history = item_history(ctx, prep.spec, context, now)
+            past = history(ctx, prep.spec, context, now)
             t1 = time.perf_counter()
-            found |= score_queries(session, ctx, c_cells, context, q_cells, history)
+            found |= score_queries(session, ctx, c_cells, context, q_cells, past)
             features += t1 - t0
             score_s += time.perf_counter() - t1
             sizes.append(context.num_rows)

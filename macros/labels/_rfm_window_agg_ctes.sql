@@ -8,7 +8,7 @@
 {% macro _rfm_window_agg_ctes(prefix, anchors, agg, where) %}
   {%- set value = 'null' if agg.column == '*' else 'c."' ~ agg.column ~ '"' -%}
   {%- if agg.fn == 'LIST_DISTINCT' -%}{%- set value = 'cast(' ~ value ~ ' as ' ~ dbt.type_string() ~ ')' -%}{%- endif -%}
-{{ dbt_rfm._rfm_agg_rows_cte(prefix, agg, value, where, true) }},
+{{ dbt_rfm._rfm_agg_rows_cte(prefix, agg, value, where, true, '') }},
 {{ prefix }}_windowed as (
     select a.entity_id, a.anchor_time, c.row_time, c.value
     from (select distinct entity_id, anchor_time from {{ anchors }}) as a
@@ -27,10 +27,11 @@
 {%- endmacro %}
 
 {#-
-  CTE `<prefix>_rows` (entity_id, row_time, value): the rows of the aggregate's model that link
-  to an entity and have a non-null column, passing the aggregate's `where` when `filtered`.
+  CTE `<prefix>_rows` (entity_id, row_time, value[, extra]): the rows of the aggregate's model
+  that link to an entity and have a non-null column, passing the aggregate's `where` when
+  `filtered`; `extra` is more of the select list (or '').
 -#}
-{% macro _rfm_agg_rows_cte(prefix, agg, value, where, filtered) %}
+{% macro _rfm_agg_rows_cte(prefix, agg, value, where, filtered, extra) %}
   {%- set filters = [] -%}
   {%- for c in agg.link_columns -%}{%- do filters.append('c."' ~ c ~ '" is not null') -%}{%- endfor -%}
   {%- if agg.column != '*' -%}{%- do filters.append('c."' ~ agg.column ~ '" is not null') -%}{%- endif -%}
@@ -44,7 +45,7 @@
     -- two hops: {{ agg.table }} -> {{ agg.via.table }} -> entity; the middle model holds the key
     select {{ dbt_rfm._rfm_key_sql(agg.via.key_columns, 'v') }} as entity_id,
   {%- endif %}
-        cast(c."{{ agg.time_column }}" as {{ dbt.type_timestamp() }}) as row_time, {{ value }} as value
+        cast(c."{{ agg.time_column }}" as {{ dbt.type_timestamp() }}) as row_time, {{ value }} as value{{ extra }}
     from {{ agg.relation }} as c
   {%- if agg.via is not none %}
     join {{ agg.via.relation }} as v on {% for cc in agg.via.child_columns %}v."{{ agg.via.parent_columns[loop.index0] }}" = c."{{ cc }}"{% if not loop.last %} and {% endif %}{% endfor %}

@@ -27,7 +27,7 @@ with anchors as (
     from {{ anchors_relation }}
     where target_name = '{{ target.name }}'
 ),
-{{ dbt_rfm._rfm_agg_rows_cte('history', agg, value, where, false) }},
+{{ dbt_rfm._rfm_agg_rows_cte('history', agg, value, where, false, '') }},
 counted as (
     select a.entity_id, a.anchor_time, c.value as item,
     {%- for k in [1, 4, 13] %}

@@ -47,3 +47,18 @@
   {%- else -%}'{{ v | string | replace("'", "''") }}'
   {%- endif -%}
 {% endmacro %}
+
+{#- Every column a condition (YAML form) reads, as a list; twin of dbt_rfm.pql.conditions.condition_columns. -#}
+{% macro _rfm_condition_columns(cond) %}
+  {%- set out = [] -%}
+  {%- if cond is mapping and ('all' in cond or 'any' in cond) -%}
+    {%- for c in cond.get('all', cond.get('any')) -%}{%- do out.extend(dbt_rfm._rfm_condition_columns(c)) -%}{%- endfor -%}
+  {%- elif cond is mapping and 'not' in cond -%}
+    {%- do out.extend(dbt_rfm._rfm_condition_columns(cond['not'])) -%}
+  {%- elif cond is mapping -%}
+    {%- do out.append(cond['column']) -%}
+  {%- elif cond is iterable and cond is not string -%}
+    {%- for c in cond -%}{%- do out.extend(dbt_rfm._rfm_condition_columns(c)) -%}{%- endfor -%}
+  {%- endif -%}
+  {{ return(out) }}
+{% endmacro %}

@@ -76,6 +76,19 @@ ITEM_HISTORY = pa.schema(
     ]
 )
 
+#: A regression target's history (``rfm_target_history`` without ``target_name``): per anchor,
+#: the target's own aggregate (COUNT or SUM) over the last 1, 4 and 13 label windows up to the
+#: anchor time, per window.
+TARGET_HISTORY = pa.schema(
+    [
+        pa.field("entity_id", pa.string(), nullable=False),
+        pa.field("anchor_time", pa.timestamp("us"), nullable=False),
+        pa.field("per_window_1", pa.float64(), nullable=False),
+        pa.field("per_window_4", pa.float64(), nullable=False),
+        pa.field("per_window_13", pa.float64(), nullable=False),
+    ]
+)
+
 #: Predictions table written back to the warehouse.
 PREDICTIONS = pa.schema(
     [

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
+from rfm_runtime.history import READOUT_TERMS as REGRESSION_TERMS
+from rfm_runtime.history import RegressionReadout, TargetHistory, fit_regression_readout
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
 from rfm_runtime.ranking import (
@@ -110,7 +113,7 @@ def score(
     *,
     query_anchors: Iterable[pa.RecordBatch] | None = None,
     target_column: str | tuple[str, ...] | None = None,
-    item_history: pa.Table | None = None,
+    history: pa.Table | None = None,
     batch_size: int = 32,
     top_k: int = 10,
     total_queries: int | None = None,
@@ -132,8 +135,9 @@ def score(
         query_anchors: ANCHORS batches, same order as ``query_cells``: anchors without any
             cell still get a row. Without it, every anchor present in ``query_cells`` does.
         target_column: for static targets: the entity column that is the label (dropped).
-        item_history: ranking: ``ITEM_HISTORY`` rows of the context and query anchors (the
-            readout's history terms); without it those terms are 0.
+        history: the readout's history of the context and query anchors: ranking,
+            ``ITEM_HISTORY`` rows (without it the history terms are 0); regression,
+            ``TARGET_HISTORY`` rows (without it the prediction is the head's alone).
         batch_size: query anchors per batch B.
         top_k: ranking: items listed in ``class_scores``.
         total_queries: number of query anchors, when known, for the ETA.
@@ -149,8 +153,13 @@ def score(
     config = session.tokenizer_config(batch_size, target_column)
     context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
     if isinstance(labels, RankingLabels):
-        history = ItemHistory(item_history)
-        readout = _readout(session, context, context_labels, labels, history, target_name, echo)
+        items = ItemHistory(history)
+        readout = _readout(session, context, context_labels, labels, items, target_name, echo)
+    elif task == "regression" and history is not None:
+        past = TargetHistory(history)
+        regression = _regression_readout(
+            session, context, context_labels, labels, past, target_name, echo
+        )
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
@@ -158,10 +167,13 @@ def score(
         query = _encode(session, chunk.tokens, keys, config, cache)
         if isinstance(labels, RankingLabels):
             head = head_logits(session.class_probs, query, context, labels)
-            scores = readout.scores(history.features(keys, labels.items), head)
+            scores = readout.scores(items.features(keys, labels.items), head)
             decoded = decode_ranking(labels, scores, top_k)
         else:
             decoded = decode(labels, session.class_probs(query, context, labels))
+            if task == "regression" and history is not None:
+                pred = regression.predict(past.features(keys), decoded.prediction)
+                decoded = replace(decoded, prediction=pred)
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
         tracker.update(chunk.tokens.num_anchors)
     tracker.finish()
@@ -223,6 +235,34 @@ def _readout(
     if echo:
         w = ", ".join(f"{n} {v:.2f}" for n, v in zip(READOUT_TERMS, readout.weights, strict=True))
         print(f"dbt-rfm: {target_name}: ranking readout ({len(kept)} context anchors): {w}")
+    return readout
+
+
+def _regression_readout(
+    session: RfmSession,
+    context: np.ndarray,
+    context_labels: pa.Table,
+    labels: ContextLabels,
+    history: TargetHistory,
+    target_name: str,
+    echo: bool,
+) -> RegressionReadout:
+    """Fit the regression readout on the kept context anchors."""
+    keys = anchor_keys(context_labels)
+    kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
+    y = np.array(context_labels.column("label").to_pylist(), np.float64)[labels.keep]
+    k = session.contract.max_classes
+
+    def head(query: np.ndarray, ctx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        part = prepare_labels("regression", values, k)
+        return decode(part, session.class_probs(query, ctx, part)).prediction
+
+    readout = fit_regression_readout(head, context, y, history.features(kept))
+    if echo:
+        w = ", ".join(
+            f"{n} {v:.2f}" for n, v in zip(REGRESSION_TERMS, readout.weights, strict=True)
+        )
+        print(f"dbt-rfm: {target_name}: regression readout ({len(kept)} context anchors): {w}")
     return readout
 
 

@@ -1,0 +1,27 @@
+{#- History of every regression target over COUNT or SUM: what the regression readout reads. -#}
+{{ config(materialized='table') }}
+-- depends_on: {{ ref('rfm_graph_spec') }}
+{%- set g = dbt_rfm.rfm_graph() if execute else none %}
+{%- set targets = [] %}
+{%- for t in (dbt_rfm.rfm_targets(g) if execute else []) if t.task == 'regression' and t.aggregate and t.aggregate.fn in ('COUNT', 'SUM') %}
+  {%- do targets.append(t) %}
+{%- endfor %}
+{%- if targets | length == 0 %}
+-- no regression target over COUNT or SUM: a typed empty table
+select
+    cast(null as {{ dbt.type_string() }}) as target_name,
+    cast(null as {{ dbt.type_string() }}) as entity_id,
+    cast(null as {{ dbt.type_timestamp() }}) as anchor_time,
+    cast(null as double) as per_window_1,
+    cast(null as double) as per_window_4,
+    cast(null as double) as per_window_13
+where 1 = 0
+{%- else %}
+{%- for t in targets %}
+select * from (
+{{ dbt_rfm.rfm_target_history_sql(t, ref('rfm_anchors'), g) }}
+) as history_{{ t.name }}
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}
+{%- endif %}
+-- depends_on: {{ ref('rfm_anchors') }}
