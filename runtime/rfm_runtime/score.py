@@ -17,14 +17,13 @@ import pyarrow as pa
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
 from rfm_runtime.history import READOUT_TERMS as REGRESSION_TERMS
-from rfm_runtime.history import RegressionReadout, TargetHistory, fit_regression_readout
+from rfm_runtime.history import HeadPredict, TargetHistory, fit_regression_readout
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
 from rfm_runtime.ranking import (
     READOUT_TERMS,
     ItemHistory,
     RankingLabels,
-    RankingReadout,
     decode_ranking,
     fit_readout,
     head_logits,
@@ -152,14 +151,22 @@ def score(
     """
     config = session.tokenizer_config(batch_size, target_column)
     context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
+    kept = _kept_keys(context_labels, labels.keep)
     if isinstance(labels, RankingLabels):
         items = ItemHistory(history)
-        readout = _readout(session, context, context_labels, labels, items, target_name, echo)
+        features = items.features(kept, labels.items)
+        readout = fit_readout(session.class_probs, context, labels, features)
+        if echo:
+            _echo_readout(target_name, "ranking", len(kept), READOUT_TERMS, readout.weights)
     elif task == "regression" and history is not None:
         past = TargetHistory(history)
-        regression = _regression_readout(
-            session, context, context_labels, labels, past, target_name, echo
+        y = np.array(context_labels.column("label").to_pylist(), np.float64)[labels.keep]
+        regression = fit_regression_readout(
+            _regression_head(session), context, y, past.features(kept)
         )
+        if echo:
+            w = regression.weights
+            _echo_readout(target_name, "regression", len(kept), REGRESSION_TERMS, w)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
@@ -217,53 +224,25 @@ def as_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.Record
     return pa.RecordBatchReader.from_batches(schema, batches)
 
 
-def _readout(
-    session: RfmSession,
-    context: np.ndarray,
-    context_labels: pa.Table,
-    labels: RankingLabels,
-    history: ItemHistory,
-    target_name: str,
-    echo: bool,
-) -> RankingReadout:
-    """Fit the ranking readout on the kept context anchors."""
+def _kept_keys(context_labels: pa.Table, keep: np.ndarray) -> list[AnchorKey]:
+    """Keys of the context anchors the head reads (``keep``), in label-table order."""
     keys = anchor_keys(context_labels)
-    kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
-    readout = fit_readout(
-        session.class_probs, context, labels, history.features(kept, labels.items)
-    )
-    if echo:
-        w = ", ".join(f"{n} {v:.2f}" for n, v in zip(READOUT_TERMS, readout.weights, strict=True))
-        print(f"dbt-rfm: {target_name}: ranking readout ({len(kept)} context anchors): {w}")
-    return readout
+    return [k for k, kept in zip(keys, keep.tolist(), strict=True) if kept]
 
 
-def _regression_readout(
-    session: RfmSession,
-    context: np.ndarray,
-    context_labels: pa.Table,
-    labels: ContextLabels,
-    history: TargetHistory,
-    target_name: str,
-    echo: bool,
-) -> RegressionReadout:
-    """Fit the regression readout on the kept context anchors."""
-    keys = anchor_keys(context_labels)
-    kept = [k for k, keep in zip(keys, labels.keep.tolist(), strict=True) if keep]
-    y = np.array(context_labels.column("label").to_pylist(), np.float64)[labels.keep]
-    k = session.contract.max_classes
+def _regression_head(session: RfmSession) -> HeadPredict:
+    """The head's regression prediction of queries from a labelled context."""
 
-    def head(query: np.ndarray, ctx: np.ndarray, values: np.ndarray) -> np.ndarray:
-        part = prepare_labels("regression", values, k)
-        return decode(part, session.class_probs(query, ctx, part)).prediction
+    def head(query: np.ndarray, context: np.ndarray, values: np.ndarray) -> np.ndarray:
+        labels = prepare_labels("regression", values, session.contract.max_classes)
+        return decode(labels, session.class_probs(query, context, labels)).prediction
 
-    readout = fit_regression_readout(head, context, y, history.features(kept))
-    if echo:
-        w = ", ".join(
-            f"{n} {v:.2f}" for n, v in zip(REGRESSION_TERMS, readout.weights, strict=True)
-        )
-        print(f"dbt-rfm: {target_name}: regression readout ({len(kept)} context anchors): {w}")
-    return readout
+    return head
+
+
+def _echo_readout(target: str, kind: str, n: int, terms: tuple[str, ...], w: np.ndarray) -> None:
+    weights = ", ".join(f"{t} {v:.2f}" for t, v in zip(terms, w, strict=True))
+    print(f"dbt-rfm: {target}: {kind} readout ({n} context anchors): {weights}")
 
 
 def _encode(
