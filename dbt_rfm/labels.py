@@ -196,7 +196,7 @@ def _anchors_cte(anchors: str) -> str:
 def history_window(agg: Aggregate) -> tuple[int, str]:
     """The label window's length ``(n, unit)``: ``end - start`` (``end``, at least 1, when the
     window has no start)."""
-    n = agg.end - agg.start if agg.start is not None else max(agg.end, 1)
+    n = agg.end - agg.start if agg.start is not None else agg.end
     return max(n, 1), agg.unit
 
 
@@ -266,7 +266,7 @@ def target_history_sql(
     )
     gates = tuple(dict.fromkeys(g for c in read if (g := table.column(c).available_at)))
     value = "1" if agg.fn == "COUNT" else f'cast(c."{agg.column}" as double)'
-    rows = _child_rows(graph, target, dict(relations or {}), value, True, gates)
+    rows = _child_rows(graph, target, dict(relations or {}), value, filtered=True, gates=gates)
     lo = interval_sql("a.anchor_time", -max(HISTORY_WINDOWS) * n, unit)  # the longest window
     gate = "\n        and c.gate_time < a.anchor_time" if gates else ""
     since = {k: interval_sql("a.anchor_time", -k * n, unit) for k in HISTORY_WINDOWS}

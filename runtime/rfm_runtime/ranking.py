@@ -16,8 +16,8 @@ The readout's weights are fitted on the context anchors at scoring time (logisti
 on every (context anchor, candidate) pair), with the head's logits cross-fitted (each half of
 the context scored against the other half), so items an entity never linked to (new items)
 are ranked by the head and the base rate. Items are ordered by the readout's probability:
-``predicted_class`` is the best, ``class_scores`` the top k. Decision 0005 has the reasons
-and the ablations.
+``predicted_class`` is the best, ``class_scores`` the top k. Decisions 0005 and 0006 have the
+reasons and the ablations.
 
 Anchors whose label is a number (0/1 relevance per (entity, candidate) anchor) are scored as
 plain binary instead (see ``rfm_runtime.labels``).
