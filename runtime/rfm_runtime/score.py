@@ -17,7 +17,12 @@ import pyarrow as pa
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
 from rfm_runtime.history import READOUT_TERMS as REGRESSION_TERMS
-from rfm_runtime.history import HeadPredict, TargetHistory, fit_regression_readout
+from rfm_runtime.history import (
+    HeadPredict,
+    RegressionReadout,
+    TargetHistory,
+    fit_regression_readout,
+)
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
 from rfm_runtime.ranking import (
@@ -152,6 +157,7 @@ def score(
     config = session.tokenizer_config(batch_size, target_column)
     context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
     kept = _kept_keys(context_labels, labels.keep)
+    regression: RegressionReadout | None = None
     if isinstance(labels, RankingLabels):
         items = ItemHistory(history)
         features = items.features(kept, labels.items)
@@ -178,7 +184,7 @@ def score(
             decoded = decode_ranking(labels, scores, top_k)
         else:
             decoded = decode(labels, session.class_probs(query, context, labels))
-            if task == "regression" and history is not None:
+            if regression is not None:
                 pred = regression.predict(past.features(keys), decoded.prediction)
                 decoded = replace(decoded, prediction=pred)
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
