@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from rfm_runtime.schema import ITEM_HISTORY, TARGET_HISTORY
+from rfm_runtime.schema import ITEM_HISTORY, SIBLING_HISTORY, TARGET_HISTORY
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.pql.conditions import condition_columns
@@ -289,6 +289,95 @@ select entity_id, anchor_time, {columns}
 from history"""
 
 
+def sibling_links(graph: GraphSpec, target: Target) -> list[tuple[str, ...]]:
+    """The foreign keys of a static binary target's entity model that define its siblings
+    (child columns, distinct); empty when the target has no sibling history: another task or
+    kind, no time column on the entity model, or no foreign key."""
+    if target.kind != "static" or target.task != "binary":
+        return []
+    if graph.table(target.entity).time_column is None:
+        return []
+    return list(dict.fromkeys(lk.child_columns for lk in graph.links if lk.child == target.entity))
+
+
+def sibling_history_sql(
+    graph: GraphSpec, target: Target, anchors: str, relations: Mapping[str, str] | None = None
+) -> str:
+    """SQL selecting a static binary target's sibling history (:data:`SIBLING_HISTORY`).
+
+    Siblings of an anchor's row: the other rows of the entity model that share a parent with
+    it through one of its foreign keys (``link``: the key's columns, comma-separated), with a
+    row time in ``(anchor_time - window, anchor_time]`` (``target.history``). Per link and
+    window: the siblings whose label was known strictly before the anchor (the static column's
+    ``meta.rfm.available_at``; at its row time when it has none) and is not null, the sum of
+    their labels, and the siblings not known yet.
+
+    Raises:
+        RfmError: when the target has no sibling history (:func:`sibling_links` is empty).
+    """
+    links = sibling_links(graph, target)
+    if not links or target.history is None or target.cast is None or target.static is None:
+        raise RfmError(
+            f"target '{target.name}': sibling history needs a static binary target on a model "
+            "with a time column and a foreign key"
+        )
+    ent = graph.table(target.entity)
+    windows, unit = target.history.windows, target.history.unit
+    columns = list(dict.fromkeys(c for cols in links for c in cols))
+    gate = ent.column(target.static).available_at
+    value = f'e."{target.static}"'
+    known_at = f'cast(e."{gate or ent.time_column}" as timestamp)'
+    known = f"s.known_at {'<' if gate else '<='} a.anchor_time"
+    not_null = " and ".join(f'e."{c}" is not null' for c in ent.primary_key)
+    ctes = []
+    for i, cols in enumerate(links, 1):
+        sums = "".join(
+            f",\n        sum(case when {inside} and {known} and s.value is not null then 1 else 0"
+            f" end) as n_known_{k},\n        sum(case when {inside} and {known} then"
+            f" coalesce(s.value, 0) else 0 end) as label_sum_{k},\n        sum(case when {inside}"
+            f" then (case when {known} then 0 else 1 end) else 0 end) as n_pending_{k}"
+            for k in windows
+            for inside in [f"s.row_time > {interval_sql('a.anchor_time', -k, unit)}"]
+        )
+        on = "".join(f's."{c}" = a."{c}" and ' for c in cols)
+        lo = interval_sql("a.anchor_time", -max(windows), unit)
+        ctes.append(
+            f"link_{i} as (\n    select a.entity_id, a.anchor_time{sums}\n"
+            f"    from anchor_rows as a\n"
+            f"    left join entity_rows as s on {on}s.entity_id <> a.entity_id\n"
+            f"        and s.row_time <= a.anchor_time and s.row_time > {lo}\n"
+            f"    group by a.entity_id, a.anchor_time\n)"
+        )
+    selects = "\nunion all\n".join(
+        f"select entity_id, anchor_time, '{','.join(cols)}' as link,"
+        f" cast({k} as bigint) as window_length, cast(n_known_{k} as bigint) as n_known,"
+        f" cast(label_sum_{k} as double) as label_sum, cast(n_pending_{k} as bigint) as n_pending"
+        f"\nfrom link_{i}"
+        for i, cols in enumerate(links, 1)
+        for k in windows
+    )
+    link_columns = "".join(f'\n        e."{c}",' for c in columns)
+    links_sql = ",\n".join(ctes)
+    relation = dict(relations or {}).get(ent.name, ent.relation)
+    return f"""with {_anchors_cte(anchors)},
+entity_rows as (
+    select {key_sql(ent.primary_key, "e")} as entity_id,
+        cast(e."{ent.time_column}" as timestamp) as row_time,{link_columns}
+        case when {value} is null then null when {cast_sql(value, target.cast)} then 1.0
+            else 0.0 end as value,
+        {known_at} as known_at
+    from {relation} as e
+    where {not_null} and e."{ent.time_column}" is not null
+),
+anchor_rows as (
+    select a.entity_id, a.anchor_time{"".join(f', r."{c}"' for c in columns)}
+    from anchors as a
+    join entity_rows as r on r.entity_id = a.entity_id
+),
+{links_sql}
+{selects}"""
+
+
 def _child_rows(
     graph: GraphSpec,
     target: Target,
@@ -376,12 +465,17 @@ def build_history(
     """The history a target's readout reads, for an Arrow table of anchors (``entity_id``,
     ``anchor_time``), on a DuckDB connection: :func:`item_history_sql` for a ranking target
     (schema :data:`ITEM_HISTORY`), :func:`target_history_sql` for a regression target over
-    COUNT or SUM (:data:`TARGET_HISTORY`), None for any other; ordered by anchor (and item)."""
+    COUNT or SUM (:data:`TARGET_HISTORY`), :func:`sibling_history_sql` for a static binary
+    target (:data:`SIBLING_HISTORY`), None for any other; ordered by anchor (then item, or link
+    and window)."""
     agg = target.aggregate
     if target.task == "ranking" and agg is not None and agg.fn == "LIST_DISTINCT":
         make, schema, order = item_history_sql, ITEM_HISTORY, "anchor_time, entity_id, item"
     elif target.task == "regression" and agg is not None and agg.fn in HISTORY_FNS:
         make, schema, order = target_history_sql, TARGET_HISTORY, "anchor_time, entity_id"
+    elif sibling_links(graph, target):
+        make, schema = sibling_history_sql, SIBLING_HISTORY
+        order = "anchor_time, entity_id, link, window_length"
     else:
         return None
     name = "__rfm_history_anchors"

@@ -20,7 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
-from rfm_runtime.schema import ITEM_HISTORY, PREDICTIONS, TARGET_HISTORY, embeddings_schema
+from rfm_runtime.schema import (
+    ITEM_HISTORY,
+    PREDICTIONS,
+    SIBLING_HISTORY,
+    TARGET_HISTORY,
+    embeddings_schema,
+)
 from rfm_runtime.score import embed, score
 from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
@@ -57,6 +63,7 @@ class ScoringInputs:
     cells: Any
     item_history: Any = None  # rfm_item_history: the ranking readout reads it
     target_history: Any = None  # rfm_target_history: the regression readout reads it
+    sibling_history: Any = None  # rfm_sibling_history: the static binary readout reads it
 
     def sql(self, name: str) -> str:
         """The relation's SELECT, usable as a subquery on any cursor of the same database."""
@@ -116,12 +123,17 @@ class _Reads:
 
     def history(self, t: ScoringTarget) -> pa.Table | None:
         """The history rows of ``t``'s anchors that its readout reads: ``rfm_item_history``
-        for a ranking target, ``rfm_target_history`` for a regression target; None when the
-        model holds none for it (a regression target over AVG, a binary target, ...)."""
-        source = {"ranking": "item_history", "regression": "target_history"}.get(t.task)
-        schema = ITEM_HISTORY if t.task == "ranking" else TARGET_HISTORY
-        if source is None or getattr(self.inputs, source) is None:
+        for a ranking target, ``rfm_target_history`` for a regression target,
+        ``rfm_sibling_history`` for a binary one; None when the model holds none for it (a
+        regression target over AVG, a binary aggregate target, ...)."""
+        sources = {
+            "ranking": ("item_history", ITEM_HISTORY),
+            "regression": ("target_history", TARGET_HISTORY),
+            "binary": ("sibling_history", SIBLING_HISTORY),
+        }
+        if t.task not in sources or getattr(self.inputs, sources[t.task][0]) is None:
             return None
+        source, schema = sources[t.task]
         table = duck.arrow_table(
             self.meta_cur,
             f"select {', '.join(schema.names)} from {self.inputs.sql(source)} "

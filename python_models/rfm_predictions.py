@@ -13,5 +13,6 @@ def model(dbt, session):
         cells=dbt.ref("rfm_cells"),
         item_history=dbt.ref("rfm_item_history"),
         target_history=dbt.ref("rfm_target_history"),
+        sibling_history=dbt.ref("rfm_sibling_history"),
     )
     return predictions(session, inputs, settings=dbt.config.meta_get("rfm", {}))

@@ -106,7 +106,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     head = "          targets:  # predictive queries on planes; see docs/targets.md\n"
     assert head in yml.read_text()
     yml.write_text(yml.read_text().replace(head, head + EXTRA_TARGETS.lstrip("\n")))
-    result = p.dbt("run", "--select", "+rfm_labels", "+rfm_item_history", "+rfm_target_history")
+    result = p.dbt(
+        "run",
+        "--select",
+        "+rfm_labels",
+        "+rfm_item_history",
+        "+rfm_target_history",
+        "+rfm_sibling_history",
+    )
     assert result.success, result.exception
     yield p
 
@@ -396,6 +403,50 @@ def test_target_history_reads_only_what_is_known(project: Project) -> None:
     assert gated > 0  # some delays before the anchor were not known yet: not counted
 
 
+def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
+    """rfm_sibling_history against a Python loop over the raw flights: per link and window
+    (3, 6, 24 hours in flights.yml), the other flights sharing the origin (or the plane)
+    scheduled in the window; those whose delay was known strictly before the anchor (departed
+    by then, flights.yml: dep_delay is available at departed_at) are counted with their labels
+    (delay over 15 minutes), the others as pending."""
+    raw = project.query(
+        "select cast(flight_id as varchar) as id, scheduled_departure as t, departed_at, "
+        "dep_delay, origin, tailnum from flights"
+    ).to_pylist()
+    got = project.query(
+        "select * from rfm_sibling_history where target_name = 'flight_delayed_15'"
+    ).to_pylist()
+    assert {r["link"] for r in got} == {"carrier", "dest", "origin,time_hour", "origin", "tailnum"}
+    assert {r["window_length"] for r in got} == {3, 6, 24}
+    ids = {r["entity_id"] for r in got}
+    anchors = {f["id"]: f for f in raw if f["id"] in ids}
+    by: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for f in raw:
+        for link in ("origin", "tailnum"):
+            by.setdefault((link, f[link]), []).append(f)
+    rows = [r for r in got if r["link"] in ("origin", "tailnum")]
+    sample = sorted(rows, key=lambda r: hashlib.md5(str(r).encode()).digest())[:200]
+    pending = 0
+    for r in sample:
+        me, t = anchors[r["entity_id"]], r["anchor_time"]
+        lo = t - timedelta(hours=r["window_length"])
+        siblings = [
+            f
+            for f in by.get((r["link"], me[r["link"]]), [])
+            if f["id"] != me["id"] and lo < f["t"] <= t and me[r["link"]] is not None
+        ]
+        known = [f for f in siblings if f["departed_at"] < t]
+        labelled = [f for f in known if f["dep_delay"] is not None]
+        want = (
+            len(labelled),
+            sum(f["dep_delay"] > 15 for f in labelled),
+            len(siblings) - len(known),
+        )
+        assert (r["n_known"], r["label_sum"], r["n_pending"]) == want, r
+        pending += want[2]
+    assert pending > 0  # some siblings had not departed yet: their delays are not read
+
+
 def test_python_histories_agree_with_macros(project: Project) -> None:
     with duckdb.connect(str(project.db)) as con:
         graph = GraphSpec.from_rows(
@@ -406,6 +457,7 @@ def test_python_histories_agree_with_macros(project: Project) -> None:
             ("plane_next_dests_7d", "rfm_item_history", ", item"),
             ("plane_flights_30d", "rfm_target_history", ""),
             ("x_jfk_delay_minutes", "rfm_target_history", ""),
+            ("flight_delayed_15", "rfm_sibling_history", ", link, window_length"),
         ):
             anchors = con.sql(
                 f"select entity_id, anchor_time from rfm_anchors where target_name = '{name}'"
@@ -441,6 +493,24 @@ def test_jinja_errors_name_target_and_column(project: Project) -> None:
         assert not result.success
         assert "unknown key 'anchor'" in str(result.exception)
         assert "did you mean 'anchors'" in str(result.exception)
+        history = "anchors: *weekly\n              history: {windows: [1]}\n"
+        yml.write_text(original.replace("anchors: *weekly\n", history, 1))
+        result = project.dbt("compile", "--select", "rfm_anchors")
+        assert not result.success
+        assert "plane_flights_30d" in str(result.exception)
+        assert "history applies to static targets" in str(result.exception)
+        yml.write_text(original)
+        flights = project.path / "models" / "demo" / "flights.yml"
+        declared = flights.read_text()
+        assert "windows: [3, 6, 24]" in declared
+        try:
+            flights.write_text(declared.replace("windows: [3, 6, 24]", "windows: [0, 6]"))
+            result = project.dbt("compile", "--select", "rfm_anchors")
+            assert not result.success
+            assert "flight_delayed_15" in str(result.exception)
+            assert "history.windows must be a non-empty list" in str(result.exception)
+        finally:
+            flights.write_text(declared)
     finally:
         yml.write_text(original)
 

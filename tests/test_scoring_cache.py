@@ -11,6 +11,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 pytest.importorskip("torch")
 
+from rfm_runtime.schema import SIBLING_HISTORY  # noqa: E402
 from rfm_synthetic import T0, anchors_of, export_small, make_cells  # noqa: E402
 
 from dbt_rfm import scoring  # noqa: E402
@@ -24,6 +25,7 @@ NAMES = (
     "rfm_cells",
     "rfm_item_history",
     "rfm_target_history",
+    "rfm_sibling_history",
 )
 READ_CELLS = scoring._Reads.cells
 
@@ -39,8 +41,10 @@ def _anchor_table(target: str, keys: list, role: str) -> pa.Table:
     )
 
 
-def _warehouse(path, targets: list[tuple[str, str]]) -> None:
-    """Every target shares the same context and query anchors (and so their cells)."""
+def _warehouse(path, targets: list[tuple[str, str]], siblings: bool = False) -> None:
+    """Every target shares the same context and query anchors (and so their cells). With
+    ``siblings``, binary labels follow a sibling history: every third anchor's siblings were
+    mostly positive, and so is its label."""
     cells, labels = make_cells(N_CTX + N_QUERY, seed=8)
     keys = anchors_of(cells)
     query_ids = {k[0] for k in keys[N_CTX:]}
@@ -63,6 +67,9 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
         "regression": np.arange(N_CTX) % 7.0,
         "ranking": np.full(N_CTX, np.nan),
     }
+    pattern = np.arange(N_CTX + N_QUERY) % 3 == 0
+    if siblings:
+        values["binary"] = pattern[:N_CTX].astype(float)
     # ranking: each anchor's next item is the one its entity linked to before (its history)
     before = ["i1" if i % 3 else "i2" for i in range(N_CTX + N_QUERY)]
     items = [[b] for b in before[:N_CTX]]
@@ -118,6 +125,25 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
         ]
         or [pa.table({"target_name": pa.array([], pa.string())})]
     )
+    kin = pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "target_name": [t] * len(keys),
+                    "entity_id": [k[0] for k in keys],
+                    "anchor_time": pa.array([k[1] for k in keys], pa.timestamp("us")),
+                    "link": ["origin"] * len(keys),
+                    "window_length": pa.array([3] * len(keys), pa.int64()),
+                    "n_known": pa.array([10] * len(keys), pa.int64()),
+                    "label_sum": np.where(pattern, 9.0, 1.0),
+                    "n_pending": pa.array([0] * len(keys), pa.int64()),
+                }
+            )
+            for t, task in targets
+            if task == "binary" and siblings
+        ]
+        or [pa.schema([("target_name", pa.string()), *SIBLING_HISTORY]).empty_table()]
+    )
     rows = ", ".join(f"('{t}', '{task}', null::varchar, null::integer)" for t, task in targets)
     with duckdb.connect(str(path)) as con:
         con.execute(
@@ -130,6 +156,7 @@ def _warehouse(path, targets: list[tuple[str, str]]) -> None:
             ("rfm_cells", cells),
             ("rfm_item_history", history),
             ("rfm_target_history", past),
+            ("rfm_sibling_history", kin),
         )
         for name, table in tables:
             con.register("src", table)
@@ -205,6 +232,21 @@ def test_regression_target_reads_its_history(tmp_path, artifact, monkeypatch):
     want = np.array([rate[e] for e in got["entity_id"].to_pylist()])
     assert got.num_rows == N_QUERY and len(set(want)) == 5
     np.testing.assert_allclose(np.array(got["prediction"].to_pylist(), float), want, atol=0.2)
+
+
+def test_static_binary_target_reads_its_sibling_history(tmp_path, artifact, monkeypatch):
+    """rfm_sibling_history reaches the binary readout: the labels follow the siblings' rate,
+    and so do the probabilities."""
+    path = tmp_path / "siblings.duckdb"
+    _warehouse(path, [("a_binary", "binary")], siblings=True)
+    got, _ = _score(path, artifact, monkeypatch)
+    with duckdb.connect(str(path), read_only=True) as con:
+        sql = "select entity_id, label_sum from rfm_sibling_history"
+        rate = dict(con.execute(sql).fetchall())
+    high = np.array([rate[e] > 5 for e in got["entity_id"].to_pylist()])
+    prob = np.array(got["probability"].to_pylist(), float)
+    assert got.num_rows == N_QUERY and 0 < high.sum() < N_QUERY
+    assert prob[high].min() > 0.5 > prob[~high].max()
 
 
 @pytest.mark.parametrize(

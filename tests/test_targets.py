@@ -57,6 +57,46 @@ AGG = {"fn": "count", "table": "flights", "end": 30}
             ["unknown key 'stop'", "did you mean 'step'"],
         ),
         (
+            {"name": "t", "aggregate": AGG, "history": {"windows": [1]}},
+            ["target 't' on model 'planes'", "history applies to static targets"],
+        ),
+        (
+            {
+                "name": "t",
+                "static": "seats",
+                "cast": {"op": ">", "value": 1},
+                "history": {"windows": []},
+            },
+            ["history.windows must be a non-empty list"],
+        ),
+        (
+            {
+                "name": "t",
+                "static": "seats",
+                "cast": {"op": ">", "value": 1},
+                "history": {"windows": [0, 3]},
+            },
+            ["history windows must be positive"],
+        ),
+        (
+            {
+                "name": "t",
+                "static": "seats",
+                "cast": {"op": ">", "value": 1},
+                "history": {"window": [3]},
+            },
+            ["unknown key 'window'", "did you mean 'windows'"],
+        ),
+        (
+            {
+                "name": "t",
+                "static": "seats",
+                "cast": {"op": ">", "value": 1},
+                "history": {"unit": "hour"},
+            },
+            ["unknown time unit 'hour'", "did you mean 'hours'"],
+        ),
+        (
             {"name": "t", "aggregate": {**AGG, "where": {"colum": "x", "op": "=", "value": 1}}},
             ["unknown key 'colum'", "did you mean 'column'"],
         ),
@@ -143,3 +183,17 @@ def test_manifest_errors() -> None:
             ),
             demo_graph(),
         )
+
+
+def test_static_target_history_defaults_and_round_trip() -> None:
+    raw = {"name": "t", "static": "seats", "cast": {"op": ">", "value": 1}}
+    target = Target.from_dict(raw, "planes")
+    assert target.history is not None and target.history.to_dict() == {
+        "windows": [1, 7, 28],
+        "unit": "days",
+    }
+    hours = Target.from_dict({**raw, "history": {"windows": [24, 3, 3], "unit": "HOURS"}}, "planes")
+    assert hours.history is not None and hours.history.windows == (3, 24)
+    assert hours.history.unit == "hours"
+    assert Target.from_dict(hours.to_dict()) == hours
+    assert Target.from_dict({"name": "a", "aggregate": AGG}, "planes").history is None

@@ -36,6 +36,13 @@ DEFAULT_WINDOWS: tuple[timedelta | None, ...] = (
     timedelta(days=30),
     None,
 )
+#: Static tasks (one anchor per row, at its minute) add the windows of the sibling history the
+#: foundation-model arms read (3 and 6 hours; ``history:`` in flights.yml).
+STATIC_WINDOWS: tuple[timedelta | None, ...] = (
+    timedelta(hours=3),
+    timedelta(hours=6),
+    *DEFAULT_WINDOWS,
+)
 ANCHORS = "_bench_anchors"
 
 
@@ -212,7 +219,7 @@ def _forward_joins(graph: Graph, steps: tuple[Step, ...], first: str) -> tuple[s
             f"{alias}.{pc} = {prev}.{cc}"
             for cc, pc in zip(s.link.child_columns, s.link.parent_columns, strict=True)
         )
-        joins.append(f"left join {s.target} as {alias} on {on}")
+        joins.append(f"left join {graph.table(s.target).source} as {alias} on {on}")
         k = graph.table(s.target).known_at_as(alias)
         if k is not None:
             known.append(k)
@@ -221,8 +228,9 @@ def _forward_joins(graph: Graph, steps: tuple[Step, ...], first: str) -> tuple[s
 
 
 def _entity_join(graph: Graph, entity: str) -> str:
-    key = graph.table(entity).key[0]
-    return f"from {ANCHORS} as a left join {entity} as e on e.{key}::varchar = a.entity_id"
+    table = graph.table(entity)
+    key = table.key[0]
+    return f"from {ANCHORS} as a left join {table.source} as e on e.{key}::varchar = a.entity_id"
 
 
 def _forward_sql(graph: Graph, path: LinkPath) -> tuple[str, list[str]]:
@@ -238,7 +246,10 @@ def _forward_sql(graph: Graph, path: LinkPath) -> tuple[str, list[str]]:
 
 
 def _window_name(w: timedelta | None) -> str:
-    return "all" if w is None else f"{w.days}d"
+    if w is None:
+        return "all"
+    seconds = int(w.total_seconds())
+    return f"{seconds // 86_400}d" if seconds % 86_400 == 0 else f"{seconds // 3_600}h"
 
 
 def _aggregate_sql(
@@ -292,7 +303,7 @@ def _aggregate_sql(
     part = ", ".join(keys)
     wdefs, exprs, cols = [], [], []
     for j, w in enumerate(windows):
-        frame = "unbounded" if w is None else f"interval {w.days} day"
+        frame = "unbounded" if w is None else f"interval {int(w.total_seconds())} second"
         wdefs.append(
             f"w{j} as (partition by {part} order by t range between {frame} preceding "
             "and current row)"
@@ -318,7 +329,7 @@ def _aggregate_sql(
         ),
         child_rows as (
             select {row_select}
-            from {child.name} as r
+            from {child.source} as r
             {rjoins}
             where {not_null} and exists (select 1 from anchor_keys as ak where {semi})
         ),

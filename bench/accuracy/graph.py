@@ -21,6 +21,15 @@ FLIGHT_KNOWN_AT = (
 )
 
 
+#: When a flight's departure outcomes (departure delay, cancellation) are known: just after its
+#: actual departure (never before the scheduled one; a cancelled flight at the scheduled time),
+#: the demo's ``meta.rfm.available_at`` for them (``departed_at``, read strictly after).
+FLIGHT_DEPARTED_AT = (
+    "({t}.scheduled_departure + to_minutes(greatest(coalesce({t}.dep_delay, 0), 0))"
+    " + interval 1 second)"
+)
+
+
 @dataclass(frozen=True)
 class FeatureTable:
     """A table of the graph as seen by the feature builder.
@@ -32,6 +41,8 @@ class FeatureTable:
             or None for a static table (always visible).
         numeric: feature name -> SQL expression over table alias ``{t}`` (a number).
         categorical: columns used as categorical features of the entity itself.
+        relation: the relation it reads, when not ``name`` (two tables over one relation
+            whose columns become known at different times).
     """
 
     name: str
@@ -39,6 +50,12 @@ class FeatureTable:
     known_at: str | None
     numeric: dict[str, str] = field(default_factory=dict)
     categorical: tuple[str, ...] = ()
+    relation: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The relation the table reads."""
+        return self.relation or self.name
 
     def known_at_as(self, alias: str) -> str | None:
         """:attr:`known_at` over table alias ``alias``."""
@@ -71,13 +88,20 @@ def flights_graph() -> Graph:
             ("flight_id",),
             FLIGHT_KNOWN_AT,
             {
-                "dep_delay": "{t}.dep_delay",
                 "arr_delay": "{t}.arr_delay",
                 "air_time": "{t}.air_time",
                 "distance": "{t}.distance",
-                "cancelled": "{t}.cancelled::int",
             },
             ("carrier", "origin", "dest"),
+        ),
+        # The same flights' departure outcomes, known at departure rather than arrival: what
+        # the foundation-model arms read under the demo's declaration.
+        FeatureTable(
+            "flights_departed",
+            ("flight_id",),
+            FLIGHT_DEPARTED_AT,
+            {"dep_delay": "{t}.dep_delay", "cancelled": "{t}.cancelled::int"},
+            relation="flights",
         ),
         FeatureTable(
             "planes",
@@ -110,12 +134,19 @@ def flights_graph() -> Graph:
             },
         ),
     ]
-    links = (
+    flight_links = (
         LinkSpec("flights", ("tailnum",), "planes", ("tailnum",)),
         LinkSpec("flights", ("origin",), "airports", ("faa",)),
         LinkSpec("flights", ("dest",), "airports", ("faa",)),
         LinkSpec("flights", ("carrier",), "airlines", ("carrier",)),
         LinkSpec("flights", ("origin", "time_hour"), "weather", ("origin", "time_hour")),
+    )
+    links = (
+        *flight_links,
+        *(
+            LinkSpec("flights_departed", lk.child_columns, lk.parent, lk.parent_columns)
+            for lk in flight_links
+        ),
         LinkSpec("weather", ("origin",), "airports", ("faa",)),
     )
     return Graph({t.name: t for t in tables}, links)

@@ -16,7 +16,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +30,23 @@ from bench.accuracy.arms import RANK_K, ArmContext, ArmResult, _fill_ranking, _p
 from bench.accuracy.rfm_graph import declared_graph, graph_tables
 from dbt_rfm.labels import build_history
 from dbt_rfm.pql import parse
+from dbt_rfm.pql.ir import History
 from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.spec import GraphSpec
 
 #: Static task T3: its target column is hidden from the entity row, as the dbt scorer does.
 TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay",)}
 #: The demo's declarations of the tasks whose readout reads a history (``rfm_item_history``,
-#: ``rfm_target_history`` in dbt), in PQL.
+#: ``rfm_target_history``, ``rfm_sibling_history`` in dbt), in PQL, with the static target's
+#: history windows (``history:`` in flights.yml; PQL has no syntax for them).
 HISTORY_TARGETS: dict[str, str] = {
-    "plane_next_dests_7d": "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days)",
-    "plane_flights_30d": "PREDICT COUNT(flights.*, 0, 30, days)",
+    "plane_next_dests_7d": (
+        "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days) FOR EACH planes.tailnum"
+    ),
+    "plane_flights_30d": "PREDICT COUNT(flights.*, 0, 30, days) FOR EACH planes.tailnum",
+    "flight_delayed_15": "PREDICT flights.dep_delay > 15 FOR EACH flights.flight_id",
 }
+SIBLING_WINDOWS: dict[str, History] = {"flight_delayed_15": History((3, 6, 24), "hours")}
 BATCH = 64
 
 
@@ -105,7 +111,9 @@ def history(ctx: ArmContext, spec: GraphSpec, *anchors: pa.Table) -> pa.Table | 
     name = ctx.splits.task.name
     if name not in HISTORY_TARGETS:
         return None
-    target = parse(f"{HISTORY_TARGETS[name]} FOR EACH planes.tailnum", spec, name=name)
+    target = parse(HISTORY_TARGETS[name], spec, name=name)
+    if name in SIBLING_WINDOWS:
+        target = replace(target, history=SIBLING_WINDOWS[name])
     keys = pa.concat_tables(t.select(["entity_id", "anchor_time"]) for t in anchors)
     tables = {t.name: f'"{t.name}"' for t in spec.tables}  # the bench database's names
     return build_history(ctx.con, spec, target, keys, tables)

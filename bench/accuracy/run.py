@@ -26,6 +26,7 @@ import duckdb
 from bench.accuracy.arms import ARMS as BASELINES
 from bench.accuracy.arms import DEFAULT_MAX_CONTEXT, RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
+from bench.accuracy.features import DEFAULT_WINDOWS, STATIC_WINDOWS
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.metrics import auroc, mae, map_at_k
 from bench.accuracy.ours import ZeroShot
@@ -78,7 +79,8 @@ def run(
             "sizes": sizes,
             "labels_seconds": round(time.perf_counter() - t0, 3),
         }
-        ctx = ArmContext(con, graph, splits, full_splits=full, max_context=max_context)
+        windows = DEFAULT_WINDOWS if task.window is not None else STATIC_WINDOWS
+        ctx = ArmContext(con, graph, splits, windows, full_splits=full, max_context=max_context)
         for arm_name in arm_names:
             arm = ARMS[arm_name]
             if not arm.supports(task.kind) or (

@@ -167,8 +167,8 @@ class Task:
 
         Temporal tasks: the label at ``anchor_time - window``, whose window ends at
         ``anchor_time``. The static flight task: the label of the latest earlier flight with the
-        same carrier and flight number whose outcome was known before ``anchor_time`` (see
-        :data:`bench.accuracy.graph.FLIGHT_KNOWN_AT`).
+        same carrier and flight number whose outcome was known before ``anchor_time`` (at its
+        departure, :data:`bench.accuracy.graph.FLIGHT_DEPARTED_AT`).
         """
         if self.window is not None:
             days = self.window.days
@@ -180,7 +180,7 @@ class Task:
                 select p.entity_id, p.anchor_time + interval {days} day as anchor_time, p.label
                 from ({self.label_sql(shifted)}) as p
             """
-        from bench.accuracy.graph import FLIGHT_KNOWN_AT
+        from bench.accuracy.graph import FLIGHT_DEPARTED_AT
 
         return f"""
             with me as (
@@ -189,7 +189,7 @@ class Task:
                 join flights as f on f.flight_id::varchar = a.entity_id
             ),
             known as (
-                select f.carrier, f.flight_number, {FLIGHT_KNOWN_AT.format(t="f")} as known_at,
+                select f.carrier, f.flight_number, {FLIGHT_DEPARTED_AT.format(t="f")} as known_at,
                        coalesce(f.cancelled or f.dep_delay > 15, false) as label
                 from flights as f
             )

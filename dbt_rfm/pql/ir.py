@@ -275,3 +275,34 @@ class Anchors:
             "margin_unit": self.margin_unit,
             "max_context": self.max_context,
         }
+
+
+@dataclass(frozen=True)
+class History:
+    """A static target's sibling history (``rfm_sibling_history``): the windows before the
+    anchor, in ``unit``, over which the target's rate among the entity's siblings (the rows
+    that share a parent) is counted. Only static targets take it (decision 0008)."""
+
+    windows: tuple[int, ...] = (1, 7, 28)
+    unit: str = "days"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None, where: str) -> History:
+        """Lift ``{windows: [1, 7, 28], unit: days}`` (either key may be left out)."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise RfmError(f"{where}: history must be a mapping")
+        check_keys(raw, ("windows", "unit"), where)
+        windows = raw.get("windows", list(cls.windows))
+        if not isinstance(windows, list | tuple) or not windows:
+            raise RfmError(f"{where}: history.windows must be a non-empty list, found {windows!r}")
+        lengths = sorted({_int(w, where, "history window") for w in windows})
+        if lengths[0] <= 0:
+            raise RfmError(f"{where}: history windows must be positive, found {lengths[0]}")
+        unit = _enum(raw.get("unit", cls.unit), UNITS, where, "time unit", upper=False)
+        return cls(windows=tuple(lengths), unit=unit)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form."""
+        return {"windows": list(self.windows), "unit": self.unit}

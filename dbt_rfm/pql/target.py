@@ -14,6 +14,7 @@ YAML form (under the entity model's ``config.meta.rfm.targets``; ``entity`` is i
       static: dep_delay
       cast: {op: ">", value: 15}
       anchors: {split: "2013-12-01"}
+      history: {windows: [3, 24, 168], unit: hours}  # static only; default 1, 7, 28 days
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from typing import Any
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.pql.conditions import check_keys
-from dbt_rfm.pql.ir import KINDS, TASKS, Aggregate, Anchors, Cast, EntityFilter, _enum, _int
+from dbt_rfm.pql.ir import (
+    KINDS,
+    TASKS,
+    Aggregate,
+    Anchors,
+    Cast,
+    EntityFilter,
+    History,
+    _enum,
+    _int,
+)
 
 _KEYS = (
     "name",
@@ -37,6 +48,7 @@ _KEYS = (
     "entity_filter",
     "top_k",
     "anchors",
+    "history",
     "description",
 )
 
@@ -76,6 +88,7 @@ class Target:
         entity_filter: which entities become anchors, or None (all of them).
         top_k: ranking only: how many items to predict.
         anchors: spine / split settings.
+        history: static targets: the windows of the sibling history, else None.
         description: free text for docs.
     """
 
@@ -89,7 +102,12 @@ class Target:
     entity_filter: EntityFilter | None = None
     top_k: int | None = None
     anchors: Anchors = field(default_factory=Anchors)
+    history: History | None = None
     description: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "static" and self.history is None:
+            object.__setattr__(self, "history", History())
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], entity: str | None = None) -> Target:
@@ -138,6 +156,11 @@ class Target:
         if task == "ranking" and top_k is None:
             top_k = 10
         ef = raw.get("entity_filter")
+        if kind != "static" and raw.get("history") is not None:
+            raise RfmError(
+                f"{where}: history applies to static targets (aggregate targets read their "
+                "history over their label window)"
+            )
         return cls(
             name=name,
             entity=str(ent),
@@ -149,6 +172,7 @@ class Target:
             entity_filter=None if ef is None else EntityFilter.from_dict(ef, where),
             top_k=None if top_k is None else _int(top_k, where, "top_k"),
             anchors=Anchors.from_dict(raw.get("anchors"), where),
+            history=History.from_dict(raw.get("history"), where) if kind == "static" else None,
             description=raw.get("description"),
         )
 
@@ -171,6 +195,8 @@ class Target:
         if self.top_k is not None:
             out["top_k"] = self.top_k
         out["anchors"] = self.anchors.to_dict()
+        if self.history is not None:
+            out["history"] = self.history.to_dict()
         if self.description is not None:
             out["description"] = self.description
         return out

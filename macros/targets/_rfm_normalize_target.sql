@@ -8,7 +8,7 @@
   {%- set name = raw.get('name', '?') -%}
   {%- set where = "target '" ~ name ~ "' on model '" ~ entity ~ "'" -%}
   {%- do dbt_rfm._rfm_check_keys(raw, ['name', 'entity', 'kind', 'task', 'aggregate', 'static',
-      'cast', 'entity_filter', 'top_k', 'anchors', 'description'], where) -%}
+      'cast', 'entity_filter', 'top_k', 'anchors', 'history', 'description'], where) -%}
   {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', name | string) is none -%}
     {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ': name must be an identifier (letters, digits, _)') }}
   {%- endif -%}
@@ -32,8 +32,22 @@
       {%- elif agg.fn in ('COUNT', 'SUM', 'AVG', 'COUNT_DISTINCT') -%}{%- set task = 'regression' -%}
       {%- endif -%}
     {%- endif -%}
+    {%- if raw.get('history') is not none -%}
+      {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ': history applies to static targets (aggregate targets read their history over their label window)') }}
+    {%- endif -%}
   {%- else -%}
-    {%- do t.update({'kind': 'static'}) -%}
+    {#- the sibling history's windows (decision 0008); twin: dbt_rfm.pql.ir.History -#}
+    {%- set history = raw.get('history') or {} -%}
+    {%- do dbt_rfm._rfm_check_keys(history, ['windows', 'unit'], where ~ ' history') -%}
+    {%- set windows = history.get('windows', [1, 7, 28]) -%}
+    {%- if windows is string or windows is not iterable or windows | length == 0 or windows | reject('integer') | list or windows | min <= 0 -%}
+      {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ': history.windows must be a non-empty list of positive whole numbers, found ' ~ windows) }}
+    {%- endif -%}
+    {%- set unit = history.get('unit', 'days') | lower -%}
+    {%- if unit not in ('seconds', 'minutes', 'hours', 'days', 'weeks', 'months') -%}
+      {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": unknown history.unit '" ~ unit ~ "'; expected one of seconds, minutes, hours, days, weeks, months") }}
+    {%- endif -%}
+    {%- do t.update({'kind': 'static', 'history': {'windows': windows | unique | sort, 'unit': unit}}) -%}
     {%- if raw.get('cast') is not none and task is none -%}{%- set task = 'binary' -%}{%- endif -%}
     {%- set cols = g.tables[entity].columns | map(attribute='name') | list -%}
     {%- if cols and raw['static'] not in cols -%}

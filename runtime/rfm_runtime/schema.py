@@ -89,6 +89,22 @@ TARGET_HISTORY = pa.schema(
     ]
 )
 
+#: A static binary target's sibling history (``rfm_sibling_history`` without ``target_name``):
+#: per anchor, foreign key of the entity model (``link``: its columns, comma-separated) and
+#: window, the other rows sharing that parent with a row time in the window before the anchor:
+#: those whose label was known before it (``n_known``, ``label_sum``) and those not yet known.
+SIBLING_HISTORY = pa.schema(
+    [
+        pa.field("entity_id", pa.string(), nullable=False),
+        pa.field("anchor_time", pa.timestamp("us"), nullable=False),
+        pa.field("link", pa.string(), nullable=False),
+        pa.field("window_length", pa.int64(), nullable=False),
+        pa.field("n_known", pa.int64(), nullable=False),
+        pa.field("label_sum", pa.float64(), nullable=False),
+        pa.field("n_pending", pa.int64(), nullable=False),
+    ]
+)
+
 #: Predictions table written back to the warehouse.
 PREDICTIONS = pa.schema(
     [

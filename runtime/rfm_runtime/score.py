@@ -37,6 +37,7 @@ from rfm_runtime.ranking import (
 )
 from rfm_runtime.schema import CELLS, PREDICTIONS, embeddings_schema
 from rfm_runtime.session import RfmSession
+from rfm_runtime.siblings import BinaryReadout, SiblingHistory, fit_binary_readout
 from rfm_runtime.token_stream import TokenChunk, iter_token_batches
 from rfm_runtime.tokenize import AnchorKey, TokenBatch, TokenizerConfig, anchor_keys, tokenize
 
@@ -141,7 +142,8 @@ def score(
         target_column: for static targets: the entity column that is the label (dropped).
         history: the readout's history of the context and query anchors: ranking,
             ``ITEM_HISTORY`` rows (without it the history terms are 0); regression,
-            ``TARGET_HISTORY`` rows (without it the prediction is the head's alone).
+            ``TARGET_HISTORY`` rows; static binary, ``SIBLING_HISTORY`` rows (without it the
+            regression or binary prediction is the head's alone).
         batch_size: query anchors per batch B.
         top_k: ranking: items listed in ``class_scores``.
         total_queries: number of query anchors, when known, for the ETA.
@@ -158,6 +160,7 @@ def score(
     context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
     kept = _kept_keys(context_labels, labels.keep)
     regression: RegressionReadout | None = None
+    binary: BinaryReadout | None = None
     if isinstance(labels, RankingLabels):
         items = ItemHistory(history)
         features = items.features(kept, labels.items)
@@ -173,6 +176,16 @@ def score(
         if echo:
             w = regression.weights
             _echo_readout(target_name, "regression", len(kept), REGRESSION_TERMS, w)
+    elif task == "binary" and history is not None:
+        siblings = SiblingHistory(history)
+        y = labels.classes.astype(np.float64)
+        base = float(y.mean())
+        binary = fit_binary_readout(
+            _binary_head(session), context, y, siblings.features(kept, base)
+        )
+        if echo and binary is not None:
+            terms = ("head", *siblings.terms, "bias")
+            _echo_readout(target_name, "binary", len(kept), terms, binary.weights)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
@@ -187,6 +200,11 @@ def score(
             if regression is not None:
                 pred = regression.predict(past.features(keys), decoded.prediction)
                 decoded = replace(decoded, prediction=pred)
+            elif binary is not None:
+                prob = binary.probability(siblings.features(keys, base), decoded.probability)
+                decoded = replace(
+                    decoded, prediction=(prob >= 0.5).astype(np.float64), probability=prob
+                )
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
         tracker.update(chunk.tokens.num_anchors)
     tracker.finish()
@@ -246,9 +264,29 @@ def _regression_head(session: RfmSession) -> HeadPredict:
     return head
 
 
-def _echo_readout(target: str, kind: str, n: int, terms: tuple[str, ...], w: np.ndarray) -> None:
-    weights = ", ".join(f"{t} {v:.2f}" for t, v in zip(terms, w, strict=True))
-    print(f"dbt-rfm: {target}: {kind} readout ({n} context anchors): {weights}")
+def _binary_head(session: RfmSession) -> HeadPredict:
+    """The head's P(label) of queries from a labelled context (0/1 labels)."""
+
+    def head(query: np.ndarray, context: np.ndarray, values: np.ndarray) -> np.ndarray:
+        labels = prepare_labels("binary", values, session.contract.max_classes)
+        return decode(labels, session.class_probs(query, context, labels)).probability
+
+    return head
+
+
+def _echo_readout(
+    target: str, kind: str, n: int, terms: tuple[str, ...], w: np.ndarray, top: int = 8
+) -> None:
+    """Print the fitted weights; past ``top`` terms, head, bias and the largest others."""
+    pairs = list(zip(terms, w, strict=True))
+    more = ""
+    if len(pairs) > top:
+        fixed = [p for p in pairs if p[0] in ("head", "bias")]
+        rest = sorted((p for p in pairs if p not in fixed), key=lambda p: -abs(p[1]))
+        pairs = fixed + rest[: top - len(fixed)]
+        more = f" ({len(pairs)} of {len(terms)} terms)"
+    weights = ", ".join(f"{t} {v:.2f}" for t, v in pairs)
+    print(f"dbt-rfm: {target}: {kind} readout ({n} context anchors){more}: {weights}")
 
 
 def _encode(

@@ -1,0 +1,29 @@
+{#- Sibling history of every static binary target: what the binary readout reads. -#}
+{{ config(materialized='table') }}
+-- depends_on: {{ ref('rfm_graph_spec') }}
+{%- set g = dbt_rfm.rfm_graph() if execute else none %}
+{%- set targets = [] %}
+{%- for t in (dbt_rfm.rfm_targets(g) if execute else []) if t.task == 'binary' and t.kind == 'static' and t.entity_time %}
+  {%- if g.links | selectattr('child', 'equalto', t.entity) | list %}{%- do targets.append(t) %}{%- endif %}
+{%- endfor %}
+{%- if targets | length == 0 %}
+-- no static binary target on a model with a time column and a foreign key: a typed empty table
+select
+    cast(null as {{ dbt.type_string() }}) as target_name,
+    cast(null as {{ dbt.type_string() }}) as entity_id,
+    cast(null as {{ dbt.type_timestamp() }}) as anchor_time,
+    cast(null as {{ dbt.type_string() }}) as link,
+    cast(null as bigint) as window_length,
+    cast(null as bigint) as n_known,
+    cast(null as double) as label_sum,
+    cast(null as bigint) as n_pending
+where 1 = 0
+{%- else %}
+{%- for t in targets %}
+select * from (
+{{ dbt_rfm.rfm_sibling_history_sql(t, ref('rfm_anchors'), g) }}
+) as siblings_{{ t.name }}
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}
+{%- endif %}
+-- depends_on: {{ ref('rfm_anchors') }}
