@@ -6,7 +6,7 @@
 {%- for t in (dbt_rfm.rfm_targets(g) if execute else []) if t.aggregate and t.aggregate.fn == 'LIST_DISTINCT' %}
   {%- do targets.append(t) %}
 {%- endfor %}
-{%- if targets | length == 0 %}
+{%- call dbt_rfm._rfm_per_target(dbt_rfm.rfm_item_history_sql, targets, g) %}
 -- no ranking target with a LIST_DISTINCT aggregate: a typed empty table
 select
     cast(null as {{ dbt.type_string() }}) as target_name,
@@ -19,12 +19,5 @@ select
     cast(null as bigint) as n_all,
     cast(null as double) as windows_since_last
 where 1 = 0
-{%- else %}
-{%- for t in targets %}
-select * from (
-{{ dbt_rfm.rfm_item_history_sql(t, ref('rfm_anchors'), g) }}
-) as history_{{ t.name }}
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
-{%- endif %}
+{%- endcall %}
 -- depends_on: {{ ref('rfm_anchors') }}

@@ -3,7 +3,7 @@
 -- depends_on: {{ ref('rfm_graph_spec') }}
 {%- set g = dbt_rfm.rfm_graph() if execute else none %}
 {%- set targets = dbt_rfm.rfm_targets(g) if execute else [] %}
-{%- if targets | length == 0 %}
+{%- call dbt_rfm._rfm_per_target(dbt_rfm.rfm_label_sql, targets, g) %}
 -- no target declared (meta.rfm.targets): a typed empty table
 select
     cast(null as {{ dbt.type_string() }}) as target_name,
@@ -13,13 +13,6 @@ select
     cast(null as {{ dbt.type_string() }}) as label_class,
     cast(null as {{ dbt.type_string() }}[]) as label_items
 where 1 = 0
-{%- else %}
-{%- for t in targets %}
-select * from (
-{{ dbt_rfm.rfm_label_sql(t, ref('rfm_anchors'), g) }}
-) as labels_{{ t.name }}
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
-{%- endif %}
+{%- endcall %}
 {#- the ref at parse time, so the DAG orders rfm_labels after rfm_anchors -#}
 -- depends_on: {{ ref('rfm_anchors') }}

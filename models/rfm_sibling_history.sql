@@ -6,7 +6,7 @@
 {%- for t in (dbt_rfm.rfm_targets(g) if execute else []) if t.task == 'binary' and t.kind == 'static' and t.entity_time %}
   {%- if g.links | selectattr('child', 'equalto', t.entity) | list %}{%- do targets.append(t) %}{%- endif %}
 {%- endfor %}
-{%- if targets | length == 0 %}
+{%- call dbt_rfm._rfm_per_target(dbt_rfm.rfm_sibling_history_sql, targets, g) %}
 -- no static binary target on a model with a time column and a foreign key: a typed empty table
 select
     cast(null as {{ dbt.type_string() }}) as target_name,
@@ -18,12 +18,5 @@ select
     cast(null as double) as label_sum,
     cast(null as bigint) as n_pending
 where 1 = 0
-{%- else %}
-{%- for t in targets %}
-select * from (
-{{ dbt_rfm.rfm_sibling_history_sql(t, ref('rfm_anchors'), g) }}
-) as siblings_{{ t.name }}
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
-{%- endif %}
+{%- endcall %}
 -- depends_on: {{ ref('rfm_anchors') }}

@@ -6,7 +6,7 @@
 {%- for t in (dbt_rfm.rfm_targets(g) if execute else []) if t.task == 'regression' and t.aggregate and t.aggregate.fn in ('COUNT', 'SUM') %}
   {%- do targets.append(t) %}
 {%- endfor %}
-{%- if targets | length == 0 %}
+{%- call dbt_rfm._rfm_per_target(dbt_rfm.rfm_target_history_sql, targets, g) %}
 -- no regression target over COUNT or SUM: a typed empty table
 select
     cast(null as {{ dbt.type_string() }}) as target_name,
@@ -16,12 +16,5 @@ select
     cast(null as double) as per_window_4,
     cast(null as double) as per_window_13
 where 1 = 0
-{%- else %}
-{%- for t in targets %}
-select * from (
-{{ dbt_rfm.rfm_target_history_sql(t, ref('rfm_anchors'), g) }}
-) as history_{{ t.name }}
-{% if not loop.last %}union all{% endif %}
-{%- endfor %}
-{%- endif %}
+{%- endcall %}
 -- depends_on: {{ ref('rfm_anchors') }}

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from rfm_runtime.schema import ITEM_HISTORY, SIBLING_HISTORY
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.labels import build_labels
@@ -260,6 +261,8 @@ def test_two_hop_macro_labels(tmp_path: Path) -> None:
                 "run",
                 "--select",
                 "+rfm_labels",
+                "+rfm_item_history",
+                "+rfm_sibling_history",
                 "--project-dir",
                 str(root),
                 "--profiles-dir",
@@ -282,6 +285,13 @@ def test_two_hop_macro_labels(tmp_path: Path) -> None:
             con.sql("select * from rfm_graph_spec").to_arrow_table().to_pylist()
         )
         targets = targets_from_manifest(tmp_path / "target" / "manifest.json", g)
+        # no ranking or static target: the history models are typed empty tables
+        for model, schema in (
+            ("rfm_item_history", ITEM_HISTORY),
+            ("rfm_sibling_history", SIBLING_HISTORY),
+        ):
+            empty = con.sql(f"select * from {model}").to_arrow_table()
+            assert empty.num_rows == 0 and empty.column_names == ["target_name", *schema.names]
         lines = (
             con.sql(
                 "select o.customer_id, l.shipped_at, l.qty "
