@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-from rfm_runtime.history import MIN_FIT_ANCHORS
+from rfm_runtime.readout import MIN_FIT_ANCHORS
 from rfm_runtime.schema import SIBLING_HISTORY
 from rfm_runtime.siblings import RATE_PRIOR, SiblingHistory, fit_binary_readout
 from rfm_runtime.tokenize import time_us

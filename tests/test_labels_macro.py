@@ -509,6 +509,12 @@ def test_jinja_errors_name_target_and_column(project: Project) -> None:
             assert not result.success
             assert "flight_delayed_15" in str(result.exception)
             assert "history.windows must be a non-empty list" in str(result.exception)
+            uncast = declared.replace('cast: {op: ">", value: 15}', "task: binary")
+            assert uncast != declared
+            flights.write_text(uncast)
+            result = project.dbt("compile", "--select", "rfm_anchors")
+            assert not result.success
+            assert "a binary static target needs a cast" in str(result.exception)
         finally:
             flights.write_text(declared)
     finally:

@@ -140,6 +140,13 @@ def test_empty_anchor_spine() -> None:
 
 
 def test_task_and_type_checks() -> None:
+    with pytest.raises(RfmError, match="'cancelled': a binary static target needs a cast"):
+        validate(
+            Target.from_dict(
+                {"name": "t", "static": "cancelled", "task": "binary"}, entity="flights"
+            ),
+            G,
+        )
     with pytest.raises(RfmError, match="column 'dep_delay': multiclass needs a categorical"):
         validate(
             Target.from_dict(

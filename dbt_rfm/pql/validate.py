@@ -173,6 +173,11 @@ def validate(target: Target, graph: GraphSpec, scoring_time: datetime | None = N
                 f"'{target.static}': multiclass needs a categorical column, "
                 f"found {stype}"
             )
+        if target.task == "binary" and target.cast is None:
+            raise RfmError(
+                f"target '{name}', model '{target.entity}', column '{target.static}': a binary "
+                "static target needs a cast, e.g. cast: {op: '=', value: true}"
+            )
         if target.task == "regression" and not _is_numeric(graph, ent.name, target.static, name):
             raise RfmError(
                 f"target '{name}', model '{target.entity}', column "

@@ -57,6 +57,9 @@
   {%- if task not in ('binary', 'regression', 'multiclass', 'ranking') -%}
     {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": cannot infer the task (found '" ~ task ~ "'); set task: binary, regression, multiclass or ranking") }}
   {%- endif -%}
+  {%- if task == 'binary' and t.kind == 'static' and raw.get('cast') is none -%}
+    {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": a binary static target needs a cast, e.g. cast: {op: '=', value: true}") }}
+  {%- endif -%}
   {%- do t.update({'task': task}) -%}
   {%- if task == 'ranking' and t.top_k is none -%}{%- do t.update({'top_k': 10}) -%}{%- endif -%}
   {%- set ef = raw.get('entity_filter') -%}

@@ -16,25 +16,21 @@ measurements.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from rfm_runtime.readout import MIN_FIT_ANCHORS, HeadPredict, cross_fit
 from rfm_runtime.tokenize import AnchorKey, anchor_keys
 
 #: The history columns the readout reads, in order.
 HISTORY_TERMS = ("per_window_1", "per_window_4", "per_window_13")
 #: The readout's weights, in order.
 READOUT_TERMS = ("head", *HISTORY_TERMS, "bias")
-#: Fewer context anchors than this: the prediction is the head's alone (no fit).
-MIN_FIT_ANCHORS = 8
 #: Ridge penalty on the weights (not the bias), relative to the features' scale.
 READOUT_L2 = 1e-6
-
-#: ``(query embeddings, context embeddings, context labels) -> predictions``.
-HeadPredict = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 class TargetHistory:
@@ -83,11 +79,7 @@ def fit_regression_readout(
     m = len(labels)
     if m < MIN_FIT_ANCHORS:
         return RegressionReadout(np.array([1.0] + [0.0] * len(HISTORY_TERMS) + [0.0]))
-    head = np.zeros(m)
-    half = np.arange(m) % 2
-    for f in (0, 1):
-        fit, out = np.flatnonzero(half != f), np.flatnonzero(half == f)
-        head[out] = head_predict(context[out], context[fit], labels[fit])
+    head = cross_fit(m, lambda out, fit: head_predict(context[out], context[fit], labels[fit]))
     x = np.concatenate([head[:, None], history, np.ones((m, 1))], axis=1)
     return RegressionReadout(_least_absolute(x, labels))
 

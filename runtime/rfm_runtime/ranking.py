@@ -35,12 +35,11 @@ import pyarrow as pa
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels, Decoded
+from rfm_runtime.readout import MIN_FIT_ANCHORS, cross_fit, logistic, logit, sigmoid
 from rfm_runtime.tokenize import AnchorKey, anchor_keys
 
 #: Most candidate items scored per query (one head run each).
 MAX_CANDIDATES = 64
-#: Fewer context anchors than this: the readout is the head alone (no fit).
-MIN_FIT_ANCHORS = 8
 #: L2 penalty of the readout's logistic fit (per pair, on the weights, not the bias).
 READOUT_L2 = 1e-3
 
@@ -152,7 +151,7 @@ def head_logits(
     logits = np.zeros((query.shape[0], len(labels.items)))
     for c in range(len(labels.items)):
         p = class_probs(query, context, labels.for_item(c, rows))[:, 1].astype(np.float64)
-        logits[:, c] = _logit(p)
+        logits[:, c] = logit(p)
     return logits
 
 
@@ -172,7 +171,7 @@ class RankingReadout:
         """``float64[Q, C]`` P(item in the list) from the history features ``[Q, C, H]`` and
         the head's logits ``[Q, C]``."""
         x = _pair_features(history, self.base, head)
-        return _sigmoid(x @ self.weights[:-1] + self.weights[-1])
+        return sigmoid(x @ self.weights[:-1] + self.weights[-1])
 
 
 def _pair_features(history: np.ndarray, base: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -195,42 +194,15 @@ def fit_readout(
     """
     m = context.shape[0]
     rate = (labels.relevance.sum(axis=0) + 0.5) / (m + 1.0)
-    base = _logit(rate)
+    base = logit(rate)
     if m < MIN_FIT_ANCHORS:
         return RankingReadout(np.array([0.0] * (len(READOUT_TERMS) - 2) + [1.0, 0.0]), base)
-    head = np.zeros((m, len(labels.items)))
-    half = np.arange(m) % 2
-    for f in (0, 1):
-        fit, out = np.flatnonzero(half != f), np.flatnonzero(half == f)
-        head[out] = head_logits(class_probs, context[out], context[fit], labels, fit)
+    head = cross_fit(
+        m, lambda out, fit: head_logits(class_probs, context[out], context[fit], labels, fit)
+    )
     x = _pair_features(history, base, head).reshape(m * len(labels.items), -1)
-    return RankingReadout(_logistic(x, labels.relevance.reshape(-1).astype(np.float64)), base)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), np.float64)  # no overflow for large |z|
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.asarray(np.log(p / (1 - p)), np.float64)
-
-
-def _logistic(x: np.ndarray, y: np.ndarray, iters: int = 25) -> np.ndarray:
-    """``float64[F + 1]`` weights and bias of an L2-penalised logistic regression (Newton)."""
-    xb = np.concatenate([x, np.ones((len(x), 1))], axis=1)
-    pen = np.full(xb.shape[1], READOUT_L2)
-    pen[-1] = 0.0
-    w = np.zeros(xb.shape[1])
-    for _ in range(iters):
-        p = _sigmoid(xb @ w)
-        grad = xb.T @ (p - y) / len(y) + pen * w
-        hess = (xb * (p * (1 - p))[:, None]).T @ xb / len(y) + np.diag(pen) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return w
+    y = labels.relevance.reshape(-1).astype(np.float64)
+    return RankingReadout(logistic(x, y, READOUT_L2), base)
 
 
 def decode_ranking(labels: RankingLabels, scores: np.ndarray, top_k: int) -> Decoded:

@@ -25,17 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rfm_runtime.history import MIN_FIT_ANCHORS, HeadPredict
+from rfm_runtime.readout import MIN_FIT_ANCHORS, HeadPredict, cross_fit, logistic, logit, sigmoid
 from rfm_runtime.tokenize import AnchorKey, anchor_keys
 
 #: The features per (link, window), in order.
 SLOT_TERMS = ("rate", "log_known", "pending_share")
 #: Pseudo-count of the shrinkage of a sibling rate towards the context's rate.
 RATE_PRIOR = 1.0
-#: L2 penalty on the standardised weights (not the bias).
+#: L2 penalty on the standardised weights (not the bias), against the summed log-loss.
 READOUT_L2 = 10.0
-#: Head logits are clipped to this magnitude.
-MAX_LOGIT = 12.0
 
 
 class SiblingHistory:
@@ -94,8 +92,8 @@ class BinaryReadout:
     def probability(self, features: np.ndarray, head: np.ndarray) -> np.ndarray:
         """``float64[Q]`` P(label) from the sibling ``features [Q, F]`` and the head's
         probabilities ``[Q]``."""
-        x = (np.concatenate([_logit(head)[:, None], features], axis=1) - self.mean) / self.scale
-        return np.asarray(_sigmoid(x @ self.weights[:-1] + self.weights[-1]), np.float64)
+        x = (np.concatenate([logit(head)[:, None], features], axis=1) - self.mean) / self.scale
+        return sigmoid(x @ self.weights[:-1] + self.weights[-1])
 
 
 def fit_binary_readout(
@@ -113,39 +111,8 @@ def fit_binary_readout(
     m = len(labels)
     if m < MIN_FIT_ANCHORS or labels.min() == labels.max():
         return None
-    head = np.zeros(m)
-    half = np.arange(m) % 2
-    for f in (0, 1):
-        fit, out = np.flatnonzero(half != f), np.flatnonzero(half == f)
-        head[out] = head_predict(context[out], context[fit], labels[fit])
-    x = np.concatenate([_logit(head)[:, None], features], axis=1)
+    head = cross_fit(m, lambda out, fit: head_predict(context[out], context[fit], labels[fit]))
+    x = np.concatenate([logit(head)[:, None], features], axis=1)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
-    return BinaryReadout(_logistic((x - mean) / scale, labels), mean, scale)
-
-
-def _logistic(x: np.ndarray, y: np.ndarray, iters: int = 50) -> np.ndarray:
-    """L2-penalised logistic regression by Newton's method; ``[*w, b]`` (bias not penalised)."""
-    x1 = np.concatenate([x, np.ones((len(y), 1))], axis=1)
-    pen = np.full(x1.shape[1], READOUT_L2)
-    pen[-1] = 0.0
-    w = np.zeros(x1.shape[1])
-    w[-1] = _logit(np.array([y.mean()]))[0]
-    for _ in range(iters):
-        p = _sigmoid(x1 @ w)
-        grad = x1.T @ (p - y) + pen * w
-        hess = (x1 * (p * (1 - p))[:, None]).T @ x1 + np.diag(pen)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return w
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
-    return np.clip(np.log(p / (1 - p)), -MAX_LOGIT, MAX_LOGIT)
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))), np.float64)
+    return BinaryReadout(logistic((x - mean) / scale, labels, READOUT_L2 / m), mean, scale)
