@@ -109,6 +109,18 @@ def test_rows_after_the_anchor_never_change_features() -> None:
     assert _features(past, anchors, USER_ORDERS)["amount_sum_all"][0] == 61
 
 
+def test_hour_windows() -> None:
+    # u1 at 2024-01-10 00:00, 3-hour window: order 3 (23:00, known then); order 4 (23:30) is
+    # known only at 01:30 the next day.
+    fm = build_features(
+        _con(ORDERS), _graph(), _anchors(("u1", ANCHOR)), "users", [USER_ORDERS],
+        (timedelta(hours=3), timedelta(hours=40)),
+    )  # fmt: skip
+    f = {n.split(":", 1)[1]: fm.values[0, j] for j, n in enumerate(fm.names)}
+    assert (f["count_3h"], f["amount_sum_3h"]) == (1, 20)
+    assert (f["count_40h"], f["amount_sum_40h"]) == (2, 50)  # from 01-08 08:00: orders 2, 3
+
+
 def test_row_known_exactly_at_the_anchor_is_visible() -> None:
     f = _features(ORDERS, _anchors(("u1", datetime(2024, 1, 10, 1, 30))), USER_ORDERS)
     assert f["count_all"][0] == 4
@@ -139,6 +151,8 @@ def test_enumerated_paths_of_the_demo_graph() -> None:
     names = {p.name for p in enumerate_paths(flights_graph(), "flights")}
     assert "flights.tailnum->planes<-flights.tailnum" in names  # the plane's other flights
     assert "flights.origin->airports<-weather.origin" in names
+    # departure outcomes, known at departure: their own table over the same relation
+    assert "flights.origin->airports<-flights_departed.origin" in names
     assert "flights.carrier->airlines" not in names  # airlines have no numeric column
     planes = {p.name for p in enumerate_paths(flights_graph(), "planes")}
     assert "planes<-flights.tailnum.tailnum->planes" not in planes  # back to the start row
@@ -154,9 +168,11 @@ def test_flight_known_at_is_after_scheduled_departure() -> None:
         "(timestamp '2013-05-01 10:00', -5, null), (timestamp '2013-05-01 10:00', null, null),"
         "(timestamp '2013-05-01 10:00', 20, 100)) v(scheduled_departure, dep_delay, air_time)"
     )
-    known = g.table("flights").known_at_as("f")
-    rows = con.sql(f"select {known} > f.scheduled_departure from flights f").fetchall()
-    assert rows == [(True,), (True,), (True,)]
+    for table in ("flights", "flights_departed"):
+        known = g.table(table).known_at_as("f")
+        rows = con.sql(f"select {known} > f.scheduled_departure from flights f").fetchall()
+        assert rows == [(True,), (True,), (True,)], table
+    assert g.table("flights_departed").source == "flights"
 
 
 @pytest.mark.parametrize("bad", ["planes", "weather"])
