@@ -44,7 +44,7 @@ entity_rows as (
         case when {{ value }} is null then null
             when {{ dbt_rfm._rfm_compare_sql(value, target.cast.op, target.cast.get('value'), where) }} then 1.0
             else 0.0 end as value,
-        {% if gate %}cast(e."{{ gate }}" as {{ dbt.type_timestamp() }}){% else %}cast(e."{{ ent.time_column }}" as {{ dbt.type_timestamp() }}){% endif %} as known_at
+        cast(e."{{ gate or ent.time_column }}" as {{ dbt.type_timestamp() }}) as known_at
     from {{ ent.relation }} as e
     where {% for c in ent.primary_key %}e."{{ c }}" is not null and {% endfor %}e."{{ ent.time_column }}" is not null
 ),
