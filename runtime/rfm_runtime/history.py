@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rfm_runtime.readout import MIN_FIT_ANCHORS, HeadPredict, cross_fit
+from rfm_runtime.readout import MIN_FIT_ANCHORS, HeadPredict, cross_fit, gather
 from rfm_runtime.tokenize import AnchorKey, anchor_keys
 
 #: The history columns the readout reads, in order.
@@ -45,12 +45,7 @@ class TargetHistory:
     def features(self, keys: Sequence[AnchorKey]) -> np.ndarray:
         """``float64[len(keys), len(HISTORY_TERMS)]`` (0 for an anchor without a row: an
         empty COUNT or SUM)."""
-        out = np.zeros((len(keys), len(HISTORY_TERMS)))
-        for r, key in enumerate(keys):
-            row = self.rows.get(key)
-            if row is not None:
-                out[r] = row
-        return out
+        return gather(self.rows, keys, (len(HISTORY_TERMS),))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ it is (it has seen those labels), so its outputs for the context are cross-fitte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+
+from rfm_runtime.tokenize import AnchorKey
 
 #: Fewer context anchors than this: a readout keeps the head alone (no fit).
 MIN_FIT_ANCHORS = 8
@@ -33,6 +35,18 @@ def cross_fit(m: int, predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -
         result[out] = pred
     assert result is not None
     return result
+
+
+def gather(
+    rows: Mapping[AnchorKey, np.ndarray], keys: Sequence[AnchorKey], shape: tuple[int, ...]
+) -> np.ndarray:
+    """``float64[len(keys), *shape]``: each anchor's history row, zeros for one without."""
+    out = np.zeros((len(keys), *shape))
+    for r, key in enumerate(keys):
+        row = rows.get(key)
+        if row is not None:
+            out[r] = row
+    return out
 
 
 def logistic(x: np.ndarray, y: np.ndarray, l2: float, iters: int = 25) -> np.ndarray:

@@ -170,9 +170,7 @@ def score(
     elif task == "regression" and history is not None:
         past = TargetHistory(history)
         y = np.array(context_labels.column("label").to_pylist(), np.float64)[labels.keep]
-        regression = fit_regression_readout(
-            _regression_head(session), context, y, past.features(kept)
-        )
+        regression = fit_regression_readout(_head(session, task), context, y, past.features(kept))
         if echo:
             w = regression.weights
             _echo_readout(target_name, "regression", len(kept), REGRESSION_TERMS, w)
@@ -180,9 +178,7 @@ def score(
         siblings = SiblingHistory(history)
         y = labels.classes.astype(np.float64)
         base = float(y.mean())
-        binary = fit_binary_readout(
-            _binary_head(session), context, y, siblings.features(kept, base)
-        )
+        binary = fit_binary_readout(_head(session, task), context, y, siblings.features(kept, base))
         if echo and binary is not None:
             terms = ("head", *siblings.terms, "bias")
             _echo_readout(target_name, "binary", len(kept), terms, binary.weights)
@@ -254,22 +250,14 @@ def _kept_keys(context_labels: pa.Table, keep: np.ndarray) -> list[AnchorKey]:
     return [k for k, kept in zip(keys, keep.tolist(), strict=True) if kept]
 
 
-def _regression_head(session: RfmSession) -> HeadPredict:
-    """The head's regression prediction of queries from a labelled context."""
+def _head(session: RfmSession, task: str) -> HeadPredict:
+    """The head's prediction of queries from a labelled context: the value (regression) or
+    P(label) (binary)."""
 
     def head(query: np.ndarray, context: np.ndarray, values: np.ndarray) -> np.ndarray:
-        labels = prepare_labels("regression", values, session.contract.max_classes)
-        return decode(labels, session.class_probs(query, context, labels)).prediction
-
-    return head
-
-
-def _binary_head(session: RfmSession) -> HeadPredict:
-    """The head's P(label) of queries from a labelled context (0/1 labels)."""
-
-    def head(query: np.ndarray, context: np.ndarray, values: np.ndarray) -> np.ndarray:
-        labels = prepare_labels("binary", values, session.contract.max_classes)
-        return decode(labels, session.class_probs(query, context, labels)).probability
+        labels = prepare_labels(task, values, session.contract.max_classes)
+        decoded = decode(labels, session.class_probs(query, context, labels))
+        return decoded.prediction if task == "regression" else decoded.probability
 
     return head
 

@@ -25,7 +25,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rfm_runtime.readout import MIN_FIT_ANCHORS, HeadPredict, cross_fit, logistic, logit, sigmoid
+from rfm_runtime.readout import (
+    MIN_FIT_ANCHORS,
+    HeadPredict,
+    cross_fit,
+    gather,
+    logistic,
+    logit,
+    sigmoid,
+)
 from rfm_runtime.tokenize import AnchorKey, anchor_keys
 
 #: The features per (link, window), in order.
@@ -68,11 +76,7 @@ class SiblingHistory:
     def features(self, keys: Sequence[AnchorKey], base_rate: float) -> np.ndarray:
         """``float64[len(keys), 3 * len(slots)]``: per slot, the shrunk rate, ``log1p`` of the
         known siblings and the share not known yet."""
-        counts = np.zeros((len(keys), len(self.slots), 3))
-        for r, key in enumerate(keys):
-            row = self.rows.get(key)
-            if row is not None:
-                counts[r] = row
+        counts = gather(self.rows, keys, (len(self.slots), 3))
         known, positive, pending = counts[..., 0], counts[..., 1], counts[..., 2]
         rate = (positive + RATE_PRIOR * base_rate) / (known + RATE_PRIOR)
         seen = known + pending
