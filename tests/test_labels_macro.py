@@ -280,21 +280,28 @@ def test_plane_next_dests_labels(project: Project, flights: dict) -> None:
 
 
 def test_flight_delayed_static_target(project: Project) -> None:
+    """Every flight is labelled: more than 15 minutes late, or cancelled (no delay then)."""
     t = project.query(
-        "select cast(flight_id as varchar) as id, scheduled_departure as t, dep_delay from flights"
-    ).to_pydict()
+        "select cast(flight_id as varchar) as id, scheduled_departure as t, dep_delay, "
+        "cancelled from flights"
+    ).to_pylist()
     split = datetime(2013, 12, 24)
-    rows = list(zip(t["id"], t["t"], t["dep_delay"], strict=True))
-    known = [(i, ts) for i, ts, d in rows if ts <= split and d is not None]
+    known = [(f["id"], f["t"]) for f in t if f["t"] <= split]
     assert len(known) > MAX_CONTEXT
     picked = _pick(known, MAX_CONTEXT)
     assert _anchors(project, "flight_delayed_15", "context") == picked
     assert _anchors(project, "flight_delayed_15", "query") == {
-        (i, ts) for i, ts, _ in rows if ts > split
+        (f["id"], f["t"]) for f in t if f["t"] > split
     }
     labels = _labels(project, "flight_delayed_15", "label")
-    delays = {(i, ts): d for i, ts, d in rows}
-    assert labels == {a: float(delays[a] > 15) for a in picked}
+    late = {(f["id"], f["t"]): float(_late(f)) for f in t}
+    assert labels == {a: late[a] for a in picked}
+    assert 0 < sum(labels.values()) < len(labels)
+
+
+def _late(flight: dict[str, Any]) -> bool:
+    """The demo's target from the raw columns: departed over 15 minutes late, or cancelled."""
+    return bool(flight["cancelled"]) or (flight["dep_delay"] or 0) > 15
 
 
 def test_python_label_sql_agrees_with_macro(project: Project) -> None:
@@ -407,11 +414,11 @@ def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
     """rfm_sibling_history against a Python loop over the raw flights: per link and window
     (3, 6, 24 hours in flights.yml), the other flights sharing the origin (or the plane)
     scheduled in the window; those whose delay was known strictly before the anchor (departed
-    by then, flights.yml: dep_delay is available at departed_at) are counted with their labels
-    (delay over 15 minutes), the others as pending."""
+    by then, flights.yml: late_or_cancelled is available at departed_at) are counted with
+    their labels (over 15 minutes late, or cancelled), the others as pending."""
     raw = project.query(
         "select cast(flight_id as varchar) as id, scheduled_departure as t, departed_at, "
-        "dep_delay, origin, tailnum from flights"
+        "dep_delay, cancelled, origin, tailnum from flights"
     ).to_pylist()
     got = project.query(
         "select * from rfm_sibling_history where target_name = 'flight_delayed_15'"
@@ -426,7 +433,7 @@ def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
             by.setdefault((link, f[link]), []).append(f)
     rows = [r for r in got if r["link"] in ("origin", "tailnum")]
     sample = sorted(rows, key=lambda r: hashlib.md5(str(r).encode()).digest())[:200]
-    pending = 0
+    pending = cancelled = 0
     for r in sample:
         me, t = anchors[r["entity_id"]], r["anchor_time"]
         lo = t - timedelta(hours=r["window_length"])
@@ -436,15 +443,12 @@ def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
             if f["id"] != me["id"] and lo < f["t"] <= t and me[r["link"]] is not None
         ]
         known = [f for f in siblings if f["departed_at"] < t]
-        labelled = [f for f in known if f["dep_delay"] is not None]
-        want = (
-            len(labelled),
-            sum(f["dep_delay"] > 15 for f in labelled),
-            len(siblings) - len(known),
-        )
+        want = (len(known), sum(_late(f) for f in known), len(siblings) - len(known))
         assert (r["n_known"], r["label_sum"], r["n_pending"]) == want, r
         pending += want[2]
+        cancelled += sum(bool(f["cancelled"]) for f in known)
     assert pending > 0  # some siblings had not departed yet: their delays are not read
+    assert cancelled > 0  # cancelled siblings count as positives
 
 
 def test_python_histories_agree_with_macros(project: Project) -> None:
@@ -509,7 +513,7 @@ def test_jinja_errors_name_target_and_column(project: Project) -> None:
             assert not result.success
             assert "flight_delayed_15" in str(result.exception)
             assert "history.windows must be a non-empty list" in str(result.exception)
-            uncast = declared.replace('cast: {op: ">", value: 15}', "task: binary")
+            uncast = declared.replace('cast: {op: "=", value: true}', "task: binary")
             assert uncast != declared
             flights.write_text(uncast)
             result = project.dbt("compile", "--select", "rfm_anchors")

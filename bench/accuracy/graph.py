@@ -100,7 +100,11 @@ def flights_graph() -> Graph:
             "flights_departed",
             ("flight_id",),
             FLIGHT_DEPARTED_AT,
-            {"dep_delay": "{t}.dep_delay", "cancelled": "{t}.cancelled::int"},
+            {
+                "dep_delay": "{t}.dep_delay",
+                "cancelled": "{t}.cancelled::int",
+                "late_or_cancelled": "{t}.late_or_cancelled::int",
+            },
             relation="flights",
         ),
         FeatureTable(

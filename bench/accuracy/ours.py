@@ -35,7 +35,7 @@ from dbt_rfm.sampling import GraphIndex, cells, sample
 from dbt_rfm.spec import GraphSpec
 
 #: Static task T3: its target column is hidden from the entity row, as the dbt scorer does.
-TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("dep_delay",)}
+TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("late_or_cancelled",)}
 #: The demo's declarations of the tasks whose readout reads a history (``rfm_item_history``,
 #: ``rfm_target_history``, ``rfm_sibling_history`` in dbt), in PQL, with the static target's
 #: history windows (``history:`` in flights.yml; PQL has no syntax for them).
@@ -44,7 +44,7 @@ HISTORY_TARGETS: dict[str, str] = {
         "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days) FOR EACH planes.tailnum"
     ),
     "plane_flights_30d": "PREDICT COUNT(flights.*, 0, 30, days) FOR EACH planes.tailnum",
-    "flight_delayed_15": "PREDICT flights.dep_delay > 15 FOR EACH flights.flight_id",
+    "flight_delayed_15": "PREDICT flights.late_or_cancelled = TRUE FOR EACH flights.flight_id",
 }
 SIBLING_WINDOWS: dict[str, History] = {"flight_delayed_15": History((3, 6, 24), "hours")}
 BATCH = 64

@@ -52,7 +52,7 @@ def demo_tokens(db: Path, batch: int = 64) -> TokenBatch:
     anchors = pieces._anchors_sql("flight_delayed_15", "query", batch)
     cells = con.sql(pieces._cells_sql(anchors)).to_arrow_table()
     con.close()
-    config = TokenizerConfig(batch_size=batch, target_column="dep_delay")
+    config = TokenizerConfig(batch_size=batch, target_column="late_or_cancelled")
     return next(iter_token_batches(cells.to_batches(), config)).tokens
 
 

@@ -16,6 +16,9 @@ select
     dep_delay,
     arr_delay,
     dep_time is null as cancelled,
+    -- The demo's static target (flights.yml): the departure was more than 15 minutes late, or
+    -- the flight was cancelled. A label that combines columns is modelled here, in SQL.
+    coalesce(dep_time is null or dep_delay > 15, false) as late_or_cancelled,
     air_time,
     distance,
     -- When the outcomes become known (meta.rfm.available_at in flights.yml): the departure
