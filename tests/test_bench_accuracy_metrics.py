@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.accuracy.metrics import auroc, average_precision_at_k, mae, map_at_k
+from bench.accuracy.metrics import auroc, average_precision_at_k, mae, map_at_k, paired_gap
 from dbt_rfm.errors import RfmError
 
 
@@ -64,3 +64,26 @@ def test_map_at_k_means_over_entities() -> None:
     assert map_at_k(rel, ranked, 5) == pytest.approx(0.75)
     with pytest.raises(RfmError):
         map_at_k(rel, ranked[:1], 5)
+
+
+def test_paired_gap_is_the_metric_difference_with_an_interval_around_it() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random(2000) < 0.3
+    signal = y + rng.normal(0, 1, y.size)
+    weaker = y + rng.normal(0, 2, y.size)
+    gap, low, high = paired_gap("binary", y, signal, weaker, k=5)
+    assert gap == pytest.approx(auroc(y, signal) - auroc(y, weaker))
+    assert 0 < low < gap < high  # the better arm wins beyond noise
+    same, low, high = paired_gap("binary", y, signal, signal + 1e-9 * rng.random(y.size), k=5)
+    assert low <= same <= high and high - low < 0.01  # an arm against (almost) itself
+
+
+def test_paired_gap_on_mean_metrics() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    gap, low, high = paired_gap("regression", y, y + 1.0, y, k=5)
+    assert (gap, low, high) == (1.0, 1.0, 1.0)  # every row one unit worse
+    relevant = [["a"], ["b"], ["c"]]
+    gap, _, _ = paired_gap("ranking", relevant, [["a"], ["x", "b"], ["c"]], relevant, k=5)
+    assert gap == pytest.approx(map_at_k(relevant, [["a"], ["x", "b"], ["c"]], 5) - 1.0)
+    with pytest.raises(RfmError, match="unknown task kind"):
+        paired_gap("multiclass", y, y, y, k=5)

@@ -2,7 +2,9 @@
 
 * :func:`auroc` for binary tasks (ties get mid-ranks, so a constant score gives 0.5);
 * :func:`mae` for regression tasks;
-* :func:`map_at_k` for ranking tasks (mean average precision at k over entities).
+* :func:`map_at_k` for ranking tasks (mean average precision at k over entities);
+* :func:`paired_gap`: the metric of one arm minus another's on the same rows, with a paired
+  bootstrap interval (1,000 test rows leave a gap of 1-2 AUROC points within noise).
 """
 
 from __future__ import annotations
@@ -96,6 +98,50 @@ def map_at_k(relevant: Sequence[Sequence[str]], ranked: Sequence[Sequence[str]],
     return float(
         np.mean([average_precision_at_k(r, p, k) for r, p in zip(relevant, ranked, strict=True)])
     )
+
+
+def paired_gap(
+    kind: str, labels: object, a: object, b: object, k: int, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """``metric(a) - metric(b)`` on the same rows and its 95% paired-bootstrap interval.
+
+    Each resample draws the rows with replacement and scores both arms on the same draw, so
+    what the two arms share (an easy or hard draw) cancels out.
+
+    Args:
+        kind: ``binary`` (AUROC), ``regression`` (MAE) or ``ranking`` (MAP@k).
+        labels: the labels, as for the metric; a, b: the two arms' predictions.
+        k: the cutoff of MAP@k (ranking only).
+
+    Returns:
+        ``(gap, low, high)``.
+    """
+    if kind == "binary":
+        y = np.asarray(labels).astype(bool).ravel()
+        pa_, pb = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+        n = y.size
+    else:
+        rows = _per_row(kind, labels, a, k) - _per_row(kind, labels, b, k)
+        n = rows.size
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    if kind == "binary":
+        gap = auroc(y, pa_) - auroc(y, pb)
+        gaps = np.array([auroc(y[d], pa_[d]) - auroc(y[d], pb[d]) for d in draws])
+    else:
+        gap, gaps = float(rows.mean()), rows[draws].mean(axis=1)
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return float(gap), float(low), float(high)
+
+
+def _per_row(kind: str, labels: object, predictions: object, k: int) -> np.ndarray:
+    """The rows' terms of the metric's mean: absolute errors, or AP@k."""
+    if kind == "regression":
+        y = np.asarray(labels, np.float64).ravel()
+        return np.abs(y - np.asarray(predictions, np.float64).ravel())
+    if kind == "ranking":
+        pairs = zip(labels, predictions, strict=True)  # type: ignore[call-overload]
+        return np.array([average_precision_at_k(r, p, k) for r, p in pairs])
+    raise RfmError(f"paired_gap: unknown task kind '{kind}'")
 
 
 #: Metric name -> whether larger is better; used by the tuner and the report.

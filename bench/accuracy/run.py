@@ -28,7 +28,7 @@ from bench.accuracy.arms import DEFAULT_MAX_CONTEXT, RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
 from bench.accuracy.features import DEFAULT_WINDOWS, STATIC_WINDOWS
 from bench.accuracy.graph import flights_graph
-from bench.accuracy.metrics import auroc, mae, map_at_k
+from bench.accuracy.metrics import auroc, mae, map_at_k, paired_gap
 from bench.accuracy.ours import ZeroShot
 from bench.accuracy.ours_finetune import Finetuned
 from bench.accuracy.ours_rolling import Rolling
@@ -37,6 +37,8 @@ from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
 from dbt_rfm.errors import RfmError, did_you_mean
 
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
+#: The strong baseline every other arm is compared with, row by row (:func:`paired_gap`).
+REFERENCE = "lgbm_aggregates"
 ARMS: dict[str, Any] = {
     **BASELINES,
     **{a.name: a for a in (ZeroShot(), Rolling(), Finetuned())},
@@ -81,6 +83,8 @@ def run(
         }
         windows = DEFAULT_WINDOWS if task.window is not None else STATIC_WINDOWS
         ctx = ArmContext(con, graph, splits, windows, full_splits=full, max_context=max_context)
+        y_test = labels(splits.test, task.kind)
+        predicted: dict[str, Any] = {}
         for arm_name in arm_names:
             arm = ARMS[arm_name]
             if not arm.supports(task.kind) or (
@@ -92,14 +96,16 @@ def run(
                 "task": name,
                 "arm": arm_name,
                 "metric": task.metric,
-                "value": round(evaluate(task.kind, labels(splits.test, task.kind), out.test), 4),
+                "value": round(evaluate(task.kind, y_test, out.test), 4),
                 "val_value": round(evaluate(task.kind, labels(splits.val, task.kind), out.val), 4),
                 "seconds": {k: round(v, 3) for k, v in out.seconds.items()},
                 "sizes": sizes,
                 "params": out.params,
             }
             results.append(row)
+            predicted[arm_name] = out.test
             print(_line(row), flush=True)
+        _add_gaps(results, name, task.kind, y_test, predicted)
     con.close()
     return {
         "max_eval": max_eval,
@@ -109,6 +115,21 @@ def run(
         "tasks": tasks,
         "results": results,
     }
+
+
+def _add_gaps(
+    results: list[dict[str, Any]], task: str, kind: str, y: Any, predicted: dict[str, Any]
+) -> None:
+    """Give each other arm of ``task`` its test gap to :data:`REFERENCE` when both ran here
+    (``vs_lgbm_aggregates``: ``gap``, ``ci95``; a negative MAE gap is a win)."""
+    if REFERENCE not in predicted:
+        return
+    for row in results:
+        if row["task"] == task and row["arm"] in predicted and row["arm"] != REFERENCE:
+            gap, low, high = paired_gap(
+                kind, y, predicted[row["arm"]], predicted[REFERENCE], RANK_K
+            )
+            row[f"vs_{REFERENCE}"] = {"gap": round(gap, 4), "ci95": [round(low, 4), round(high, 4)]}
 
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -200,8 +221,9 @@ def markdown(doc: dict[str, Any]) -> str:
         key=lambda r: (tasks.index(r["task"]) if r["task"] in tasks else 99, order[r["arm"]]),
     )
     lines = [
-        "| task | metric | arm | test | val | features s | train s | score s | notes |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| task | metric | arm | test | val | test - lgbm_aggregates [95% CI] | features s "
+        "| train s | score s | notes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         s, p = r["seconds"], r.get("params", {})
@@ -212,9 +234,11 @@ def markdown(doc: dict[str, Any]) -> str:
             )
         elif "context_per_time" in p:
             notes = f"context {p['context_per_time']} per query time"
+        vs = r.get(f"vs_{REFERENCE}")
+        gap = f"{vs['gap']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]" if vs else ""
         lines.append(
             f"| {r['task']} | {r['metric']} | {r['arm']} | {r['value']:.4f} | "
-            f"{r['val_value']:.4f} | {s['features']:.1f} | {s['train']:.1f} | {s['score']:.1f} | "
-            f"{notes} |"
+            f"{r['val_value']:.4f} | {gap} | {s['features']:.1f} | {s['train']:.1f} | "
+            f"{s['score']:.1f} | {notes} |"
         )
     return "\n".join(lines)
