@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,13 @@ def map_at_k(relevant: Sequence[Sequence[str]], ranked: Sequence[Sequence[str]],
 
 
 def paired_gap(
-    kind: str, labels: object, a: object, b: object, k: int, resamples: int = 1000, seed: int = 0
+    kind: str,
+    labels: Sequence[Any],
+    a: object,
+    b: object,
+    k: int,
+    resamples: int = 1000,
+    seed: int = 0,
 ) -> tuple[float, float, float]:
     """``metric(a) - metric(b)`` on the same rows and its 95% paired-bootstrap interval.
 
@@ -116,18 +123,14 @@ def paired_gap(
     Returns:
         ``(gap, low, high)``.
     """
+    draws = np.random.default_rng(seed).integers(0, len(labels), size=(resamples, len(labels)))
     if kind == "binary":
         y = np.asarray(labels).astype(bool).ravel()
         pa_, pb = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-        n = y.size
-    else:
-        rows = _per_row(kind, labels, a, k) - _per_row(kind, labels, b, k)
-        n = rows.size
-    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-    if kind == "binary":
         gap = auroc(y, pa_) - auroc(y, pb)
         gaps = np.array([auroc(y[d], pa_[d]) - auroc(y[d], pb[d]) for d in draws])
     else:
+        rows = _per_row(kind, labels, a, k) - _per_row(kind, labels, b, k)
         gap, gaps = float(rows.mean()), rows[draws].mean(axis=1)
     low, high = np.percentile(gaps, [2.5, 97.5])
     return float(gap), float(low), float(high)
