@@ -83,7 +83,7 @@ def run(
         }
         windows = DEFAULT_WINDOWS if task.window is not None else STATIC_WINDOWS
         ctx = ArmContext(con, graph, splits, windows, full_splits=full, max_context=max_context)
-        y_test = labels(splits.test, task.kind)
+        y_val, y_test = labels(splits.val, task.kind), labels(splits.test, task.kind)
         predicted: dict[str, Any] = {}
         for arm_name in arm_names:
             arm = ARMS[arm_name]
@@ -97,7 +97,7 @@ def run(
                 "arm": arm_name,
                 "metric": task.metric,
                 "value": round(evaluate(task.kind, y_test, out.test), 4),
-                "val_value": round(evaluate(task.kind, labels(splits.val, task.kind), out.val), 4),
+                "val_value": round(evaluate(task.kind, y_val, out.val), 4),
                 "seconds": {k: round(v, 3) for k, v in out.seconds.items()},
                 "sizes": sizes,
                 "params": out.params,
