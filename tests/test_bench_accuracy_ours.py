@@ -54,6 +54,23 @@ def test_context_prefers_recent_times_and_ignores_row_order() -> None:
     assert len(context_rows(train, 100)) == 40
 
 
+def test_each_split_gets_the_context_of_its_weekday() -> None:
+    times = [T0 + timedelta(days=d) for d in (0, 2, 7, 9, 14, 16)]  # two weekdays, 3 weeks
+    train = pa.table({"entity_id": [f"P{i}" for i in range(6)],
+                      "anchor_time": pa.array(times, pa.timestamp("us"))})  # fmt: skip
+
+    def at(*days: float) -> pa.Table:
+        when = [T0 + timedelta(days=d) for d in days]
+        return pa.table({"entity_id": ["Q"] * len(days),
+                         "anchor_time": pa.array(when, pa.timestamp("us"))})  # fmt: skip
+
+    assert ours.split_context(train, at(28, 35), 10).tolist() == [0, 2, 4]
+    assert ours.split_context(train, at(30), 2).tolist() == [3, 5]  # the newest of its weekday
+    assert ours.split_context(train, at(28, 30), 10).tolist() == list(range(6))  # static task
+    with pytest.raises(RfmError, match="no training anchor has the weekday"):
+        ours.split_context(train, at(29), 10)
+
+
 def test_subsample_is_shared_and_leaves_train_alone() -> None:
     task = TASKS["plane_delay_7d"]
     t = _anchors(50, 5, [i % 2 == 0 for i in range(50)])
@@ -140,9 +157,9 @@ def test_zero_shot_scores_every_val_and_test_row(
     monkeypatch.setattr(ours, "declared_graph", lambda: spec)
     train = _anchors(30, 3, [label(i) for i in range(30)])
     later = _anchors(9, 1, [label(i) for i in range(9)])
-    val = later.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=30)] * 9,
+    val = later.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=35)] * 9,
                                                       pa.timestamp("us")))  # fmt: skip
-    test = later.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=40)] * 9,
+    test = later.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=42)] * 9,
                                                        pa.timestamp("us")))  # fmt: skip
     ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS[task], train, val, test.slice(0, 5)))
     out = ZeroShot().run(ctx)
@@ -176,9 +193,9 @@ def test_finetuned_arm_trains_and_scores(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(ours, "declared_graph", lambda: spec)
     train = _anchors(30, 3, [float(i % 5) for i in range(30)])
     val = _anchors(9, 1, [float(i % 5) for i in range(9)])
-    val = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=30)] * 9,
+    val = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=35)] * 9,
                                                     pa.timestamp("us")))  # fmt: skip
-    test = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=40)] * 9,
+    test = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=42)] * 9,
                                                      pa.timestamp("us")))  # fmt: skip
     ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS["plane_flights_30d"], train, val, test))
     out = ours_finetune.Finetuned().run(ctx)
@@ -208,10 +225,10 @@ def test_rolling_context_only_reads_labels_closed_by_each_query_time(
     label = [i % 2 == 0 for i in range(9)]
     train = _anchors(30, 3, [i % 2 == 0 for i in range(30)])
     val = _anchors(9, 1, label).set_column(
-        1, "anchor_time", pa.array([T0 + timedelta(days=30)] * 9, pa.timestamp("us"))
+        1, "anchor_time", pa.array([T0 + timedelta(days=35)] * 9, pa.timestamp("us"))
     )
     test = _anchors(9, 1, label).set_column(
-        1, "anchor_time", pa.array([T0 + timedelta(days=40)] * 9, pa.timestamp("us"))
+        1, "anchor_time", pa.array([T0 + timedelta(days=42)] * 9, pa.timestamp("us"))
     )
     ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS["plane_delay_7d"], train, val, test))
     out = ours_rolling.Rolling().run(ctx)
@@ -221,8 +238,8 @@ def test_rolling_context_only_reads_labels_closed_by_each_query_time(
     for t, times in seen:
         assert times and all(c + window <= t for c in times), t
     by_time = dict(seen)
-    assert T0 + timedelta(days=30) in by_time[T0 + timedelta(days=40)]  # val labels, closed
-    assert T0 + timedelta(days=30) not in by_time[T0 + timedelta(days=30)]
+    assert T0 + timedelta(days=35) in by_time[T0 + timedelta(days=42)]  # val labels, closed
+    assert T0 + timedelta(days=35) not in by_time[T0 + timedelta(days=35)]
 
 
 def test_delays_of_flights_not_yet_departed_are_not_inputs() -> None:

@@ -80,6 +80,13 @@ def test_anchor_times_keep_label_windows_inside_their_split() -> None:
         assert min(train) - protocol.lookback >= bounds.start
         assert min(val) == protocol.val_time and max(val) + window <= protocol.test_time
         assert min(test) == protocol.test_time and max(test) + window <= bounds.end
+        # training anchors on the weekdays (and times of day) of both query splits, no other
+        week = timedelta(days=7)
+        for split in (val, test):
+            phase = [t for t in train if (split[0] - t) % week == timedelta(0)]
+            assert len(phase) == protocol.max_train_times
+            assert max(phase) + window <= protocol.val_time < max(phase) + window + week
+        assert len(train) == 2 * protocol.max_train_times
     assert len(anchor_times("test", timedelta(days=30), protocol, bounds)) == 1
 
 

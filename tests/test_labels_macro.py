@@ -221,12 +221,15 @@ def test_plane_anchors_match_independent_spine(project: Project, flights: dict) 
         ("plane_flights_30d", 30),
         ("plane_next_dests_7d", 7),
     ]:
+        # back from the scoring time: context anchors share the query anchors' weekday and hour
         times = []
-        t = SPINE_START
-        while t + timedelta(days=window_days) <= scoring:
-            times.append(t)
-            t += timedelta(days=7)
+        t = scoring - timedelta(days=7)
+        while t >= SPINE_START:
+            if t + timedelta(days=window_days) <= scoring:
+                times.append(t)
+            t -= timedelta(days=7)
         assert len(times) > 40
+        assert {(a.weekday(), a.time()) for a in times} == {(scoring.weekday(), scoring.time())}
         context = _anchors(project, target, "context")
         candidates = {(tail, a) for a in times for tail in flew(a)}
         assert len(candidates) > MAX_CONTEXT
@@ -246,21 +249,21 @@ def test_plane_delay_labels(project: Project) -> None:
     assert 0.1 < np.mean(list(labels.values())) < 0.9
 
 
-def test_plane_flights_labels_and_window_edges(project: Project, flights: dict) -> None:
+def _check_flight_counts(project: Project, flights: dict) -> tuple[int, int]:
+    """plane_flights_30d's labels against independent window counts; returns how many context
+    anchors have a flight exactly at the window's end and at its start (the anchor)."""
     labels = _labels(project, "plane_flights_30d", "label")
     context = _anchors(project, "plane_flights_30d", "context")
     assert set(labels) == context
     assert labels == {k: float(n) for k, n in _window_counts(flights, context, 30).items()}
     assert any(v == 0 for v in labels.values())  # planes with no future flights are kept
-    # window edges: a flight exactly at anchor + 30 days counts, one exactly at the anchor does not
     flown = {(k, t) for k, v in flights.items() for t in v[0].astype("datetime64[us]").tolist()}
-    at_end = at_start = 0
-    for (e, a), v in labels.items():
-        if (e, a + timedelta(days=30)) in flown:
-            at_end += 1
-            assert v >= 1
-        at_start += (e, a) in flown
-    assert at_end > 0 and at_start > 0  # the demo data has flights on both edges
+    at_end = sum((e, a + timedelta(days=30)) in flown for e, a in labels)
+    return at_end, sum((e, a) in flown for e, a in labels)
+
+
+def test_plane_flights_labels(project: Project, flights: dict) -> None:
+    _check_flight_counts(project, flights)
 
 
 def test_plane_next_dests_labels(project: Project, flights: dict) -> None:
@@ -530,7 +533,7 @@ def test_context_observed_data_test_catches_late_anchors(project: Project) -> No
     with duckdb.connect(str(project.db)) as con:
         con.execute(
             "insert into rfm_anchors select target_name, entity_id, "
-            "anchor_time + interval 5 day, role from rfm_anchors "
+            "anchor_time + interval 8 day, role from rfm_anchors "  # past one step: always late
             "where target_name = 'plane_flights_30d' and role = 'context' "
             "and anchor_time = (select max(anchor_time) from rfm_anchors "
             "where target_name = 'plane_flights_30d' and role = 'context') limit 1"
@@ -538,12 +541,19 @@ def test_context_observed_data_test_catches_late_anchors(project: Project) -> No
     assert not project.dbt(*test_args).success
 
 
-def test_scoring_time_var(project: Project) -> None:
-    scoring = datetime(2013, 10, 1, 12)
+def test_scoring_time_var(project: Project, flights: dict) -> None:
+    scoring = datetime(2013, 10, 1, 12)  # 8:00 in New York: many departures at the anchors
     result = project.dbt(
-        "run", "--select", "rfm_anchors", "--vars", f"{{dbt_rfm:scoring_time: '{scoring}'}}"
-    )
+        "run", "--select", "rfm_anchors", "rfm_labels",
+        "--vars", f"{{dbt_rfm:scoring_time: '{scoring}'}}",
+    )  # fmt: skip
     assert result.success, result.exception
+    # window edges: a flight exactly at anchor + 30 days counts, one exactly at the anchor does not
+    at_end, at_start = _check_flight_counts(project, flights)
+    assert at_end > 0 and at_start > 0  # the data has flights on both edges
+    for target in ("plane_delay_7d", "plane_flights_30d", "plane_next_dests_7d"):
+        phases = {(a.weekday(), a.time()) for _, a in _anchors(project, target, "context")}
+        assert phases == {(scoring.weekday(), scoring.time())}, target
     t = project.query(
         "select target_name, role, min(anchor_time) as lo, max(anchor_time) as hi "
         "from rfm_anchors group by all"

@@ -2,9 +2,11 @@
 
 Both run exactly the serving path: the demo's declared graph (``rfm_graph_spec``, see
 :mod:`bench.accuracy.rfm_graph`), the in-process sampler :mod:`dbt_rfm.sampling` with its
-default hops and fanouts, and :func:`rfm_runtime.score.score` on an ONNX artifact. Context =
-the labelled training anchors (at most ``max_context``, the most recent anchor times first,
-ties broken by a hash of the entity id); queries = the val and test anchors.
+default hops and fanouts, and :func:`rfm_runtime.score.score` on an ONNX artifact. Queries =
+the val and test anchors. The context of each is the labelled training anchors with its weekday
+and time of day (the dbt spine's rule, decision 0009; every training anchor for the static
+task), at most ``max_context``, the most recent anchor times first, ties broken by a hash of
+the entity id.
 
 The artifact is ``$RFM_BENCH_ARTIFACT`` when set, else the shipped ``rfm-small``; the
 fine-tuned arm starts from the torch checkpoint ``$RFM_BENCH_CHECKPOINT``.
@@ -17,6 +19,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ from rfm_runtime.tokenize import anchor_keys
 
 from bench.accuracy.arms import RANK_K, ArmContext, ArmResult, _fill_ranking, _popular, labels
 from bench.accuracy.rfm_graph import declared_graph, graph_tables
+from bench.accuracy.tasks import Protocol
+from dbt_rfm.errors import RfmError
 from dbt_rfm.labels import build_history
 from dbt_rfm.pql import parse
 from dbt_rfm.pql.ir import History
@@ -48,6 +53,10 @@ HISTORY_TARGETS: dict[str, str] = {
 }
 SIBLING_WINDOWS: dict[str, History] = {"flight_delayed_15": History((3, 6, 24), "hours")}
 BATCH = 64
+#: The query splits, each scored against its own context.
+QUERIES = ("val", "test")
+#: Anchors one ``PHASE`` apart share a weekday and time of day (``Protocol.step``).
+PHASE = Protocol().step
 
 
 def artifact_path() -> Path:
@@ -71,14 +80,48 @@ def context_rows(train: pa.Table, max_context: int) -> np.ndarray:
     return np.sort(order[:max_context]).astype(np.int64)
 
 
+def _phase(table: pa.Table) -> np.ndarray:
+    """int64 ``[N]``: each anchor time's place in its week (weekday and time of day), in us."""
+    times = np.asarray(table.column("anchor_time").cast(pa.int64()).to_numpy())
+    return np.mod(times, int(PHASE / timedelta(microseconds=1)))
+
+
+def split_context(train: pa.Table, queries: pa.Table, max_context: int) -> np.ndarray:
+    """Indices (as :func:`context_rows`) of the training anchors kept as context of ``queries``.
+
+    When every query anchor has one weekday and time of day (temporal tasks: a split's anchor
+    times step by a week), only training anchors with that phase are kept, as the dbt spine
+    steps back from the scoring time (decision 0009); else (the static task) any.
+    """
+    phases = np.unique(_phase(queries))
+    if len(phases) != 1:
+        return context_rows(train, max_context)
+    same = np.flatnonzero(_phase(train) == phases[0])
+    if len(same) == 0:
+        raise RfmError(
+            "no training anchor has the weekday and time of day of the query anchors "
+            f"({queries.column('anchor_time')[0]}); the protocol steps every split by a week"
+        )
+    return same[context_rows(train.take(pa.array(same)), max_context)]
+
+
+@dataclass
+class Context:
+    """A labelled context and the query splits scored against it."""
+
+    splits: tuple[str, ...]  # "val" and/or "test"
+    anchors: pa.Table  # entity_id, anchor_time, label
+    cells: pa.Table  # CELLS of the anchors
+
+
 @dataclass
 class Prepared:
-    """The sampled cells of one task's context and queries (built once per task)."""
+    """The sampled cells of one task's contexts and queries (built once per task)."""
 
     spec: GraphSpec
     index: GraphIndex
-    context: pa.Table  # entity_id, anchor_time, label
-    cells: dict[str, pa.Table]  # "context" / "val" / "test" -> CELLS
+    contexts: list[Context]  # one per weekday of the query splits (one for the static task)
+    cells: dict[str, pa.Table]  # "val" / "test" -> CELLS
     seconds: float
     history: pa.Table | None = None  # the readout's history of context, val and test anchors
 
@@ -94,13 +137,17 @@ def prepare(ctx: ArmContext) -> Prepared:
         ctx.cache["ours_index"] = GraphIndex.build(spec, graph_tables(ctx.con, spec))
     index: GraphIndex = ctx.cache["ours_index"]
     splits = ctx.splits
-    context = splits.train.take(pa.array(context_rows(splits.train, ctx.max_context)))
     entity = splits.task.entity_table
-    out: dict[str, pa.Table] = {}
-    for name, table in (("context", context), ("val", splits.val), ("test", splits.test)):
-        out[name] = anchor_cells(index, table, entity)
-    past = history(ctx, spec, context, splits.val, splits.test)
-    prepared = Prepared(spec, index, context, out, time.perf_counter() - t0, past)
+    kept = {s: split_context(splits.train, splits.split(s), ctx.max_context) for s in QUERIES}
+    shared = np.array_equal(kept["val"], kept["test"])
+    contexts = []
+    groups: list[tuple[str, ...]] = [QUERIES] if shared else [(s,) for s in QUERIES]
+    for group in groups:
+        anchors = splits.train.take(pa.array(kept[group[0]]))
+        contexts.append(Context(group, anchors, anchor_cells(index, anchors, entity)))
+    cells = {s: anchor_cells(index, splits.split(s), entity) for s in QUERIES}
+    past = history(ctx, spec, *(c.anchors for c in contexts), splits.val, splits.test)
+    prepared = Prepared(spec, index, contexts, cells, time.perf_counter() - t0, past)
     ctx.cache["ours"] = prepared
     return prepared
 
@@ -133,12 +180,14 @@ def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
 def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, Any, float]:
     """Predictions of the val and test rows (split order) and the share of rows the net scored.
 
-    The context is encoded once; val and test cells are scored as one query stream.
+    Each split is scored against its own context (one stream of both when they share it).
     Binary: P(label); regression: the predicted value; ranking: ``RANK_K`` ids (padded with
     the most popular training ids). Rows without a prediction get the constant arm's value.
     """
-    queries = pa.concat_tables([prep.cells["val"], prep.cells["test"]])
-    found = score_queries(session, ctx, prep.cells["context"], prep.context, queries, prep.history)
+    found: dict[tuple[str, int], Any] = {}
+    for c in prep.contexts:
+        queries = pa.concat_tables([prep.cells[s] for s in c.splits])
+        found |= score_queries(session, ctx, c.cells, c.anchors, queries, prep.history)
     return assemble(ctx, found)
 
 
@@ -229,7 +278,7 @@ class ZeroShot(OursArm):
         params = {
             "artifact": str(artifact_path()),
             "model_version": session.model_version,
-            "context": prep.context.num_rows,
+            "context": prep.contexts[-1].anchors.num_rows,
             "coverage": round(covered, 4),
         }
         return ArmResult(val, test, {"features": prep.seconds, "train": 0.0, "score": t1 - t0},

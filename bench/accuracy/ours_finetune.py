@@ -1,7 +1,7 @@
 """The fine-tuned arm: :func:`dbt_rfm.finetune.loop.finetune_arrays` from the pretrained torch
 checkpoint on the most recent :data:`FT_TRAIN` training anchors, early stopping on the
 validation split, then exported to ONNX and scored through the same serving path as the
-zero-shot arm (context = the same 2,000 anchors as zero-shot).
+zero-shot arm (the same contexts as zero-shot).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Finetuned(OursArm):
             "stopped_early": result.stopped_early,
             "val_before": result.before,
             "val_after": result.after,
-            "context": prep.context.num_rows,
+            "context": prep.contexts[-1].anchors.num_rows,
             "trained_on": train.num_rows,
             "coverage": round(covered, 4),
         }

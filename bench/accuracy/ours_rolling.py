@@ -5,7 +5,8 @@ LightGBM arms train on. Scoring in dbt does what in-context learning is for inst
 context of a scoring run is the most recent anchors whose label window has closed by the
 scoring time (``rfm_anchor_sql``: ``anchor_time + window <= scoring time``). This arm does the
 same per query time ``t``: context = at most ``ctx.max_context`` labelled anchors of any split
-with ``anchor_time + window <= t``, the most recent first. No label it reads ends after ``t``
+with ``anchor_time + window <= t`` and the weekday and time of day of ``t`` (the spine's rule,
+decision 0009), the most recent first. No label it reads ends after ``t``
 (the ``previous_label`` arm reads the same kind of label: the one at ``t - window``), but it
 sees later labels than the training split, so it is reported as its own arm. Temporal tasks
 only (a static task's context has no window that closes).
@@ -27,10 +28,10 @@ from bench.accuracy.ours import (
     anchor_cells,
     artifact_path,
     assemble,
-    context_rows,
     history,
     prepare,
     score_queries,
+    split_context,
 )
 
 
@@ -58,11 +59,11 @@ class Rolling(OursArm):
         for t in sorted(set(queries.column("anchor_time").to_pylist())):
             t0 = time.perf_counter()
             known = pool.filter(pc.less_equal(pool_end, pa.scalar(t, pool_end.type)))
-            context = known.take(pa.array(context_rows(known, ctx.max_context)))
-            c_cells = anchor_cells(prep.index, context, task.entity_table)
-            q_cells = query_cells.filter(pc.equal(cell_times, pa.scalar(t, cell_times.type)))
             q_times = queries.column("anchor_time")
             now = queries.filter(pc.equal(q_times, pa.scalar(t, q_times.type)))
+            context = known.take(pa.array(split_context(known, now, ctx.max_context)))
+            c_cells = anchor_cells(prep.index, context, task.entity_table)
+            q_cells = query_cells.filter(pc.equal(cell_times, pa.scalar(t, cell_times.type)))
             past = history(ctx, prep.spec, context, now)
             t1 = time.perf_counter()
             found |= score_queries(session, ctx, c_cells, context, q_cells, past)

@@ -9,8 +9,10 @@ TIMESTAMP, label)``; every arm sees exactly these rows. A task is two SQL builde
   labels; the project's label macros can be checked against it.
 
 Protocol: validation anchors from ``val_time``, test anchors from ``test_time``; training anchor
-times step back weekly from ``val_time - window`` (so every training label window ends by
-``val_time``), validation label windows end by ``test_time``, and test windows end inside the
+times step back weekly from ``val_time`` and from ``test_time`` (two weekdays, so that each
+query split has training anchors of its own weekday and time of day, as the dbt spine steps
+back from the scoring time; decision 0009), keeping those whose label window ends by
+``val_time``; validation label windows end by ``test_time``, and test windows end inside the
 data. Times are naive UTC, as in the demo models.
 """
 
@@ -37,7 +39,8 @@ class Protocol:
         step: spacing of anchor times within a split.
         lookback: an entity is active at ``t`` when it has a row in ``(t - lookback, t]``;
             training anchor times start ``lookback`` after the first row.
-        max_train_times: at most this many training anchor times (newest first), for runtime.
+        max_train_times: at most this many training anchor times per query split's weekday
+            (newest first), for runtime.
         static_sizes: (train, val, test) anchors sampled for static (per-row) tasks.
         seed: sampling seed for static tasks.
     """
@@ -216,17 +219,22 @@ def anchor_times(
 ) -> list[datetime]:
     """Anchor times of one split of a temporal task, oldest first.
 
-    train: ``val_time - window - k * step`` while ``t - lookback >= bounds.start`` (at most
-    ``max_train_times``); val: ``val_time + k * step`` while ``t + window <= test_time``;
+    train: for each of ``val_time`` and ``test_time``, ``origin - k * step`` (k >= 1) with
+    ``t + window <= val_time``, while ``t - lookback >= bounds.start`` (at most
+    ``max_train_times`` each); val: ``val_time + k * step`` while ``t + window <= test_time``;
     test: ``test_time + k * step`` while ``t + window <= bounds.end``.
     """
     out: list[datetime] = []
     if split == "train":
-        t = protocol.val_time - window
-        while t - protocol.lookback >= bounds.start and len(out) < protocol.max_train_times:
-            out.append(t)
-            t -= protocol.step
-        return sorted(out)
+        times: set[datetime] = set()
+        for origin in (protocol.val_time, protocol.test_time):
+            t, n = origin - protocol.step, 0
+            while t - protocol.lookback >= bounds.start and n < protocol.max_train_times:
+                if t + window <= protocol.val_time:
+                    times.add(t)
+                    n += 1
+                t -= protocol.step
+        return sorted(times)
     start, stop = (
         (protocol.val_time, protocol.test_time)
         if split == "val"

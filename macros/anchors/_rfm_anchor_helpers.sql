@@ -39,7 +39,8 @@
   {%- endif -%}
 {% endmacro %}
 
-{#- Rows `anchor_time` from start to end (inclusive) by `step unit`; selected from one row. -#}
+{#- Rows `anchor_time` from start towards end (inclusive) by `step unit` (a negative step walks
+    back); selected from one row. -#}
 {% macro _rfm_time_spine(start, end, step, unit) %}
   {{ return(adapter.dispatch('_rfm_time_spine', 'dbt_rfm')(start, end, step, unit)) }}
 {% endmacro %}

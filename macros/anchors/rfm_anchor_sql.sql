@@ -2,10 +2,12 @@
   dbt_rfm.rfm_anchor_sql(target, g): the anchors of one normalised target (see rfm_targets()) as
   SQL selecting (target_name, entity_id, anchor_time, role).
 
-  Aggregate targets: context anchors are spine times (start, start + step, ...) x entities that
-  exist then and pass the entity filter, kept only when anchor_time + window end <= scoring
-  time (labels fully observed); query anchors are the entities that exist and pass the entity
-  filter at the scoring time.
+  Aggregate targets: context anchors are spine times x entities that exist then and pass the
+  entity filter. The spine steps back from the scoring time to the spine start, so context
+  anchors share the query anchors' phase (time of day; weekday for steps of whole weeks); a
+  spine time is kept when its window ends by the scoring time (labels fully observed). Query
+  anchors are the entities that exist and pass the entity filter at the
+  scoring time.
   Static targets: every entity row is its own anchor at its row time; context = row time <=
   split - margin with a known value, query = row time > split (split defaults to the scoring
   time). An entity model with no time column: context = known value, query = unknown value,
@@ -74,10 +76,10 @@ passing as (
       {%- set start_sql = dbt_rfm._rfm_add(start_sql, -ef.aggregate.start, ef.aggregate.unit) -%}
     {%- endif -%}
   {%- endif -%}
-  {%- set last_sql = dbt_rfm._rfm_add('s.scoring_time', -agg.end, agg.unit) -%}
-  {%- set end_sql = last_sql if spine.get('end') is none else "least(cast('" ~ spine['end'] ~ "' as " ~ ts ~ "), " ~ last_sql ~ ")" -%}
 spine as (
-    select {{ dbt_rfm._rfm_time_spine(start_sql, end_sql, step, step_unit) }} as anchor_time
+    -- back from the scoring time by whole steps, so that every context anchor shares the query
+    -- anchors' time of day (and weekday, for steps of whole weeks)
+    select {{ dbt_rfm._rfm_time_spine('s.scoring_time', start_sql, -step, step_unit) }} as anchor_time
     from scoring as s
 ),
 context_times as (
@@ -85,6 +87,9 @@ context_times as (
     select sp.anchor_time
     from spine as sp cross join scoring as s
     where {{ dbt_rfm._rfm_add('sp.anchor_time', agg.end, agg.unit) }} <= s.scoring_time
+    {%- if spine.get('end') is not none %}
+        and sp.anchor_time <= cast('{{ spine['end'] }}' as {{ ts }})
+    {%- endif %}
 ),
 candidates as (
     select e.entity_id, c.anchor_time, 'context' as role
