@@ -6,8 +6,7 @@
   entity filter. The spine steps back from the scoring time to the spine start, so context
   anchors share the query anchors' phase (time of day; weekday for steps of whole weeks); a
   spine time is kept when its window ends by the scoring time (labels fully observed). Query
-  anchors are the entities that exist and pass the entity filter at the
-  scoring time.
+  anchors are the entities that exist and pass the entity filter at the scoring time.
   Static targets: every entity row is its own anchor at its row time; context = row time <=
   split - margin with a known value, query = row time > split (split defaults to the scoring
   time). An entity model with no time column: context = known value, query = unknown value,
