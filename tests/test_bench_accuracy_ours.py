@@ -191,16 +191,17 @@ def test_finetuned_arm_trains_and_scores(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(ours_finetune, "CONFIG", small)
     con, spec = _tiny_graph()
     monkeypatch.setattr(ours, "declared_graph", lambda: spec)
-    train = _anchors(30, 3, [float(i % 5) for i in range(30)])
-    val = _anchors(9, 1, [float(i % 5) for i in range(9)])
+    # five weekly times: a 7-day label is known for a cut two weeks in
+    train = _anchors(40, 5, [i % 3 == 0 for i in range(40)])
+    val = _anchors(9, 1, [i % 3 == 0 for i in range(9)])
     val = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=35)] * 9,
                                                     pa.timestamp("us")))  # fmt: skip
     test = val.set_column(1, "anchor_time", pa.array([T0 + timedelta(days=42)] * 9,
                                                      pa.timestamp("us")))  # fmt: skip
-    ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS["plane_flights_30d"], train, val, test))
+    ctx = ArmContext(con, flights_graph(), TaskSplits(TASKS["plane_delay_7d"], train, val, test))
     out = ours_finetune.Finetuned().run(ctx)
     assert out.params["steps"] <= 4 and out.params["coverage"] == 1.0
-    assert len(out.test) == 9 and np.isfinite(out.test).all()
+    assert len(out.test) == 9 and np.all((out.test >= 0) & (out.test <= 1))
     assert out.seconds["train"] > 0
 
 
@@ -259,3 +260,13 @@ def test_delays_of_flights_not_yet_departed_are_not_inputs() -> None:
     assert "dep_delay" not in by_row["14"] and "scheduled_departure" in by_row["14"]
     assert "dep_delay" in by_row["7"]
     assert not any("departed_at" in cols for cols in by_row.values())  # a time, not a cell
+
+
+def test_finetune_reads_a_seeded_subsample_over_all_times() -> None:
+    from bench.accuracy.ours_finetune import FT_TRAIN, finetune_rows
+
+    rows = finetune_rows(5 * FT_TRAIN)  # training anchors are in time order
+    assert len(rows) == FT_TRAIN and np.all(np.diff(rows) > 0)
+    assert rows[0] < FT_TRAIN // 10 and rows[-1] > 4.9 * FT_TRAIN  # old and new anchors
+    assert np.array_equal(rows, finetune_rows(5 * FT_TRAIN))
+    assert np.array_equal(finetune_rows(7), np.arange(7))

@@ -32,6 +32,7 @@ from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
 from tests.rfm_synthetic import T0, anchors_of, make_cells, small_net_config  # noqa: E402
 
 N_LABELLED, N_QUERY, DAYS = 240, 20, 10
+DAY_US = 86_400_000_000
 FAST = FinetuneConfig(max_steps=40, eval_every=10, patience=3, lr=1e-3, context_size=48, threads=1)
 
 
@@ -92,7 +93,7 @@ def warehouse(tmp_path_factory, data):
             "create table rfm_targets as select 'big_spender' as target_name, "
             "'customers' as entity, 'aggregate' as kind, 'binary' as task, "
             "cast(null as varchar) as target_column, cast(null as integer) as top_k, "
-            "'{}' as definition"
+            """'{"aggregate": {"fn": "SUM", "end": 2, "unit": "days"}}' as definition"""
         )
         for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells)):
             con.register("src", table)
@@ -154,22 +155,59 @@ def test_training_episodes_never_see_validation_anchors(data, monkeypatch):
     seen: list[np.ndarray] = []
     real = loop.episode_loss
 
-    def spy(encoder, head, t, *args):
+    cuts: list[int] = []
+
+    def spy(encoder, head, t, *args, pools):
         seen.append(np.asarray(t.anchor_us))
-        return real(encoder, head, t, *args)
+        ctx, q = (np.asarray(t.anchor_us)[p] for p in pools)
+        # the context is the queries' past, each label known (a day after its anchor) by then
+        assert len(ctx) and len(q) and ctx.max() + DAY_US <= q.min()
+        cuts.append(int(q.min()))
+        return real(encoder, head, t, *args, pools=pools)
 
     monkeypatch.setattr(loop, "episode_loss", spy)
     encoder, head = build_net(small_net_config(), seed=0)
     cfg = FinetuneConfig(max_steps=6, eval_every=3, patience=5, context_size=32, threads=1)
     args = (tokens.take(train), labels[train].tolist(), times[train])
     finetune_arrays(encoder, head, *args, tokens.take(val), labels[val].tolist(), times[val],
-                    "binary", cfg)  # fmt: skip
-    assert len(seen) == 6
+                    "binary", cfg, train_known=times[train] + DAY_US)  # fmt: skip
+    assert len(seen) == 6 and len(set(cuts)) > 1
     for t_us in seen:
         assert len(t_us) == len(train) and t_us.max() < times[val].min()
+    with pytest.raises(RfmError, match="too little time"):
+        late = times[train] + 30 * DAY_US  # no label known before the last training day
+        finetune_arrays(encoder, head, *args, tokens.take(val), labels[val].tolist(),
+                        times[val], "binary", cfg, train_known=late)  # fmt: skip
     with pytest.raises(RfmError, match="later than every training"):
         finetune_arrays(encoder, head, *args, tokens.take(train), labels[train].tolist(),
                         times[train], "binary", cfg)  # fmt: skip
+
+
+def test_episode_cuts_need_a_labelled_past_and_a_future():
+    times = np.repeat(np.arange(6), 10) * DAY_US  # ten anchors on each of six days
+    # labels known two days after their anchor: a cut on day d has 10 * (d - 1) ready
+    cuts = loop.episode_cuts(times, times + 2 * DAY_US, min_context=20, min_queries=20)
+    assert (cuts // DAY_US).tolist() == [3, 4]
+    # known at the anchor: ready strictly before it (times + 1 us)
+    cuts = loop.episode_cuts(times, times + 1, min_context=10, min_queries=10)
+    assert (cuts // DAY_US).tolist() == [1, 2, 3, 4, 5]
+
+
+def test_label_known_reads_the_targets_window(warehouse):
+    from dbt_rfm.finetune.warehouse import label_known
+
+    anchors = np.array([0, DAY_US], np.int64)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert label_known(con, "main", "big_spender", anchors).tolist() == [
+            2 * DAY_US,
+            3 * DAY_US,
+        ]
+    with duckdb.connect(":memory:") as con:
+        con.execute(
+            "create table rfm_targets as select 's' as target_name, "
+            """'{"aggregate": null, "static": "late"}' as definition"""
+        )
+        assert label_known(con, "main", "s", anchors) is None
 
 
 def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):

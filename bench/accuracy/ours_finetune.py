@@ -1,5 +1,6 @@
 """The fine-tuned arm: :func:`dbt_rfm.finetune.loop.finetune_arrays` from the pretrained torch
-checkpoint on the most recent :data:`FT_TRAIN` training anchors, early stopping on the
+checkpoint on :data:`FT_TRAIN` training anchors (a seeded subsample over all anchor times, as
+``dbt-rfm finetune`` reads), each label known at the end of its window, early stopping on the
 validation split, then exported to ONNX and scored through the same serving path as the
 zero-shot arm (the same contexts as zero-shot).
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import anchor_keys, time_us, tokenize
@@ -24,7 +27,6 @@ from bench.accuracy.ours import (
     OursArm,
     anchor_cells,
     artifact_path,
-    context_rows,
     predict,
     prepare,
 )
@@ -36,8 +38,8 @@ from dbt_rfm.nn.train import load_checkpoint
 
 #: FinetuneConfig's defaults (docs/finetuning.md) on 2 threads.
 CONFIG = FinetuneConfig(threads=2)
-#: Training anchors fine-tuning sees (the most recent, as for the context): as many as
-#: ``dbt-rfm finetune`` reads by default (``max_anchors``).
+#: Training anchors fine-tuning sees: as many as ``dbt-rfm finetune`` reads by default
+#: (``max_anchors``).
 FT_TRAIN = CONFIG.max_anchors
 
 
@@ -56,6 +58,15 @@ def checkpoint_path() -> Path:
     return path
 
 
+def finetune_rows(n: int) -> np.ndarray:
+    """Indices (ascending) of the training anchors fine-tuning reads: at most :data:`FT_TRAIN`,
+    a seeded subsample over all anchor times, as ``dbt-rfm finetune`` reads its labels."""
+    if n <= FT_TRAIN:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(CONFIG.seed)
+    return np.sort(rng.choice(n, size=FT_TRAIN, replace=False)).astype(np.int64)
+
+
 class Finetuned(OursArm):
     """Fine-tune on the training anchors, early-stop on val, score test (context = train)."""
 
@@ -69,7 +80,7 @@ class Finetuned(OursArm):
         config = contract_for(encoder.cfg, "encoder").tokenizer_config(
             BATCH, TARGET_COLUMNS.get(task.name)
         )
-        train = ctx.splits.train.take(pa.array(context_rows(ctx.splits.train, FT_TRAIN)))
+        train = ctx.splits.train.take(pa.array(finetune_rows(ctx.splits.train.num_rows)))
         cell_sets = {
             "train": anchor_cells(prep.index, train, task.entity_table),
             "val": prep.cells["val"],
@@ -83,9 +94,10 @@ class Finetuned(OursArm):
             parts[name] = (tokens, y, time_us(table.column("anchor_time")))
         t1 = time.perf_counter()
         (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["train"], parts["val"]
+        window = 0 if task.window is None else task.window // timedelta(microseconds=1)
         result = finetune_arrays(
             encoder, head, tr_tok, tr_y, tr_t, va_tok, va_y, va_t, task.kind, CONFIG,
-            name=task.name,
+            name=task.name, train_known=tr_t + window,
         )  # fmt: skip
         t2 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:

@@ -105,7 +105,13 @@ def run_finetune(
     from dbt_rfm.finetune.artifact import write_artifact, write_report
     from dbt_rfm.finetune.loop import finetune_arrays
     from dbt_rfm.finetune.split import split_by_time
-    from dbt_rfm.finetune.warehouse import connect, find_schema, read_labelled, read_target
+    from dbt_rfm.finetune.warehouse import (
+        connect,
+        find_schema,
+        label_known,
+        read_labelled,
+        read_target,
+    )
     from dbt_rfm.nn.train import load_checkpoint
 
     config = config or FinetuneConfig()
@@ -127,6 +133,7 @@ def run_finetune(
         data = read_labelled(
             con, found, t, encoder.cfg.tokenizer(), config.max_anchors, config.seed
         )
+        known = label_known(con, found, target, data.anchor_us)
     finally:
         con.close()
     times = data.anchor_us
@@ -148,6 +155,7 @@ def run_finetune(
         config,
         top_k=t.top_k or 10,
         name=target,
+        train_known=None if known is None else known[train],
         echo=echo,
     )
     provenance: dict[str, Any] = {"base": str(base_path), "target": target, "task": t.task}

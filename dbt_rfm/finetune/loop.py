@@ -1,13 +1,16 @@
 """Fine-tune encoder and ICL head on one target, with validation and early stopping.
 
-Training episodes draw context *and* queries from the training anchors only (a random split
-per step, as :func:`dbt_rfm.pretrain.episode.episode_loss` scores them). Validation is one
-fixed episode: training anchors as context, the (subsampled) validation anchors as queries;
-validation labels are only ever compared with predictions, never fed to the head or to a
-gradient. Every ``eval_every`` steps the validation loss and metric are measured; the weights
-with the lowest validation loss are kept, and the run stops after ``patience`` validations
-without improvement. Step 0 is the base net, so the result is never worse on validation loss
-than the base.
+Training episodes draw context *and* queries from the training anchors only, in time order as
+scoring meets them: each step picks a cut time among the training anchor times, draws the
+queries from anchors at or after it and the context from anchors whose label was known by it
+(known at or before the cut, from an earlier anchor time), and
+:func:`dbt_rfm.pretrain.episode.episode_loss` scores them. Validation is one fixed episode:
+training anchors whose label was known by the first validation anchor as context, the
+(subsampled) validation anchors as queries; validation labels are only ever compared with
+predictions, never fed to the head or to a gradient. Every ``eval_every`` steps the
+validation loss and metric are measured; the weights with the lowest validation loss are
+kept, and the run stops after ``patience`` validations without improvement. Step 0 is the
+base net, so the result is never worse on validation loss than the base.
 
 Metrics (from :mod:`dbt_rfm.pretrain.evaluate`): binary ``auroc``; regression ``nmae`` (MAE
 divided by the MAE of the context median, lower is better); multiclass ``acc``; ranking
@@ -19,7 +22,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,6 +116,7 @@ def finetune_arrays(
     *,
     top_k: int = 10,
     name: str = "target",
+    train_known: np.ndarray | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``encoder`` and ``head`` in place on one target; keep the best validation step.
@@ -128,6 +132,9 @@ def finetune_arrays(
         config: steps, patience, episode sizes, learning rate (default settings if None).
         top_k: ranking only: k of MAP@k.
         name: the target's name (for messages and the validation context's seed).
+        train_known: ``int64[T]`` when each training label became known, in microseconds
+            (the end of its window); the anchor times when None. An episode's context holds
+            only labels known by its cut time, as scoring's context does.
         echo: receives one progress line per validation.
 
     Returns:
@@ -135,13 +142,19 @@ def finetune_arrays(
         weights, in eval mode.
 
     Raises:
-        RfmError: on an unknown task, mismatched array lengths, too few anchors, or a
-            validation anchor not later than every training anchor.
+        RfmError: on an unknown task, mismatched array lengths, too few anchors, a
+            validation anchor not later than every training anchor, or training anchors whose
+            times leave no cut with a labelled past and a future.
     """
     if task not in METRICS:
         raise RfmError(f"finetune: unknown task '{task}'; expected one of {', '.join(METRICS)}")
     _check(train_tokens, train_labels, train_times, "training")
     _check(val_tokens, val_labels, val_times, "validation")
+    if train_known is not None and len(train_known) != train_tokens.num_anchors:
+        raise RfmError(
+            f"finetune: {len(train_known)} label-known times for {train_tokens.num_anchors} "
+            "training anchors; expected one per anchor"
+        )
     if np.max(train_times) >= np.min(val_times):
         raise RfmError(
             "finetune: every validation anchor must be later than every training anchor "
@@ -155,7 +168,8 @@ def finetune_arrays(
         torch.set_num_threads(config.threads)
     try:
         return _run(encoder, head, train_tokens, train_labels, train_times, val_tokens,
-                    val_labels, val_times, task, config, top_k, name, echo)  # fmt: skip
+                    val_labels, val_times, task, config, top_k, name, train_known,
+                    echo)  # fmt: skip
     finally:
         torch.set_num_threads(threads)
 
@@ -173,6 +187,7 @@ def _run(
     config: FinetuneConfig,
     top_k: int,
     name: str,
+    train_known: np.ndarray | None,
     echo: Callable[[str], None] | None,
 ) -> FinetuneResult:
     start = time.monotonic()
@@ -181,21 +196,34 @@ def _run(
     metric = METRICS[task]
     n_t, n_v = train_tokens.num_anchors, val_tokens.num_anchors
     train = _task(name, task, top_k, train_tokens, train_labels, train_times, np.zeros(n_t, bool))
-    # validation: training anchors as context, a fixed subsample of validation anchors as queries
+    times = np.asarray(train_times, np.int64)
+    # a context anchor at a cut: an earlier anchor time and a label known by the cut
+    ready = np.maximum(times + 1, times if train_known is None else np.asarray(train_known))
+    q_size = min(config.query_size, max(1, n_t // 2))
+    min_context = min(config.context_size, n_t // 4)
+    cuts = episode_cuts(times, ready, min_context, q_size)
+    if len(cuts) == 0:
+        raise RfmError(
+            f"finetune: {name}: the {n_t} training anchors span too little time for episodes in "
+            f"time order: no anchor time has {min_context} anchors labelled before it and "
+            f"{q_size} at or after it; label a longer history"
+        )
+    # validation: training anchors known by the first validation anchor as context, a fixed
+    # subsample of validation anchors as queries
+    known = np.flatnonzero(ready <= int(np.min(val_times)))
     v_rows = np.arange(n_v)
     if n_v > config.val_queries:
         v_rows = np.sort(rng.choice(n_v, size=config.val_queries, replace=False))
-    both = TokenBatch.concat([train_tokens, val_tokens.take(v_rows)])
     val = _task(
         name,
         task,
         top_k,
-        both,
-        list(train_labels) + [val_labels[int(i)] for i in v_rows],
-        np.r_[np.asarray(train_times, np.int64), np.asarray(val_times, np.int64)[v_rows]],
-        np.r_[np.zeros(n_t, bool), np.ones(len(v_rows), bool)],
+        TokenBatch.concat([train_tokens.take(known), val_tokens.take(v_rows)]),
+        [train_labels[int(i)] for i in known] + [val_labels[int(i)] for i in v_rows],
+        np.r_[times[known], np.asarray(val_times, np.int64)[v_rows]],
+        np.r_[np.zeros(len(known), bool), np.ones(len(v_rows), bool)],
     )
-    ctx = np.sort(rng.choice(n_t, size=min(config.context_size, n_t), replace=False))
+    ctx = np.sort(rng.choice(len(known), size=min(config.context_size, len(known)), replace=False))
 
     params = list(encoder.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -208,19 +236,11 @@ def _run(
     head.train()
     losses: list[float] = []
     bad, step, stopped = 0, 0, False
-    q_size = min(config.query_size, max(1, n_t // 2))
     while step < config.max_steps:
         step += 1
-        mask = np.zeros(n_t, bool)
-        mask[rng.choice(n_t, size=q_size, replace=False)] = True
-        loss = episode_loss(
-            encoder,
-            head,
-            replace(train, is_query=mask),
-            rng,
-            config.context_size,
-            config.query_size,
-        )
+        cut = cuts[rng.integers(len(cuts))]
+        pools = np.flatnonzero(ready <= cut), np.flatnonzero(times >= cut)
+        loss = episode_loss(encoder, head, train, rng, config.context_size, q_size, pools=pools)
         if loss is not None:
             opt.zero_grad()
             loss.backward()
@@ -273,6 +293,18 @@ def _run(
         n_train=n_t,
         n_val=n_v,
     )
+
+
+def episode_cuts(
+    times: np.ndarray, ready: np.ndarray, min_context: int, min_queries: int
+) -> np.ndarray:
+    """The anchor times (``int64``, ascending) a training episode may cut at: at least
+    ``min_context`` anchors ready as context (``ready <= cut``: see :func:`_run`) and
+    ``min_queries`` anchors at or after it."""
+    cuts = np.unique(times)
+    before = np.searchsorted(np.sort(ready), cuts, side="right")
+    after = len(times) - np.searchsorted(np.sort(times), cuts, side="left")
+    return cuts[(before >= max(1, min_context)) & (after >= max(1, min_queries))]
 
 
 def _echo(

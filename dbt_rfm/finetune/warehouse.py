@@ -8,6 +8,7 @@ observed label) and streams their cells in anchor order into the tokenizer servi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
 
 from dbt_rfm import duck
 from dbt_rfm.errors import RfmError, did_you_mean
+from dbt_rfm.labels import UNIT_SECONDS
 from dbt_rfm.scoring import CELL_ORDER, TARGET_SELECT, ScoringTarget
 
 #: The package models fine-tuning reads.
@@ -121,6 +123,19 @@ def read_target(con: Any, schema: str, name: str) -> ScoringTarget:
             f"{did_you_mean(name, list(targets))}; declared targets: {declared}"
         )
     return targets[name]
+
+
+def label_known(con: Any, schema: str, name: str, anchor_us: np.ndarray) -> np.ndarray | None:
+    """When each label of target ``name`` became known, in microseconds: its anchor time plus
+    the end of the target's window (``rfm_targets.definition``; a month counts as the mean
+    month). None for a target without a window (static: known at its anchor)."""
+    found = duck.rows(
+        con, f'select definition from "{schema}".rfm_targets where target_name = ?', [name]
+    )
+    agg = json.loads(found[0][0]).get("aggregate") if found and found[0][0] else None
+    if not agg:
+        return None
+    return np.asarray(anchor_us, np.int64) + int(agg["end"]) * UNIT_SECONDS[agg["unit"]] * 10**6
 
 
 def read_labelled(

@@ -49,11 +49,15 @@ def frequent_items(labels: list[list[str]], n: int) -> list[str]:
 
 
 def draw_episode(
-    t: PreparedTask, rng: np.random.Generator, context_size: int, query_size: int
+    t: PreparedTask,
+    rng: np.random.Generator,
+    context_size: int,
+    query_size: int,
+    pools: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Episode:
-    """A random episode: up to ``context_size`` context and ``query_size`` query anchors."""
-    ctx = t.context_rows
-    q = t.query_rows
+    """A random episode: up to ``context_size`` context and ``query_size`` query anchors, drawn
+    from ``pools`` (context rows, query rows) when given, else from the task's own."""
+    ctx, q = pools if pools is not None else (t.context_rows, t.query_rows)
     ctx = np.sort(rng.choice(ctx, size=min(context_size, len(ctx)), replace=False))
     q = np.sort(rng.choice(q, size=min(query_size, len(q)), replace=False))
     cl, ql = [t.labels[i] for i in ctx], [t.labels[i] for i in q]
@@ -140,10 +144,11 @@ def episode_loss(
     context_size: int,
     query_size: int,
     flip_binary: float = 0.0,
+    pools: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> torch.Tensor | None:
     """Cross-entropy of the queries of one random episode of ``t``; None when unusable
-    (``flip_binary``: see :func:`head_inputs`)."""
-    ep = draw_episode(t, rng, context_size, query_size)
+    (``flip_binary``: see :func:`head_inputs`; ``pools``: see :func:`draw_episode`)."""
+    ep = draw_episode(t, rng, context_size, query_size, pools)
     emb = encode_rows(encoder, t, np.concatenate([ep.ctx_rows, ep.q_rows]))
     n = len(ep.ctx_rows)
     out = score_queries(head, emb[:n], emb[n:], ep, rng, flip_binary)
