@@ -33,6 +33,7 @@ from bench.accuracy.ours import (
 from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
+from dbt_rfm.finetune.split import subsample
 from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
 
@@ -61,10 +62,7 @@ def checkpoint_path() -> Path:
 def finetune_rows(n: int) -> np.ndarray:
     """Indices (ascending) of the training anchors fine-tuning reads: at most :data:`FT_TRAIN`,
     a seeded subsample over all anchor times, as ``dbt-rfm finetune`` reads its labels."""
-    if n <= FT_TRAIN:
-        return np.arange(n, dtype=np.int64)
-    rng = np.random.default_rng(CONFIG.seed)
-    return np.sort(rng.choice(n, size=FT_TRAIN, replace=False)).astype(np.int64)
+    return subsample(n, FT_TRAIN, CONFIG.seed)
 
 
 class Finetuned(OursArm):

@@ -11,6 +11,14 @@ import numpy as np
 from dbt_rfm.errors import RfmError
 
 
+def subsample(n: int, k: int, seed: int) -> np.ndarray:
+    """Indices (int64, ascending) of at most ``k`` of ``n`` rows: all of them, or a seeded
+    sample (the labelled anchors fine-tuning reads, ``FinetuneConfig.max_anchors``)."""
+    if n <= k:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False)).astype(np.int64)
+
+
 def split_by_time(
     anchor_us: np.ndarray, val_fraction: float, what: str = "target"
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
 
 from dbt_rfm import duck
 from dbt_rfm.errors import RfmError, did_you_mean
+from dbt_rfm.finetune.split import subsample
 from dbt_rfm.labels import UNIT_SECONDS
 from dbt_rfm.scoring import CELL_ORDER, TARGET_SELECT, ScoringTarget
 
@@ -173,9 +174,7 @@ def read_labelled(
     values = _label_values(labels, target.task)
     keep = np.array([v is not None for v in values], dtype=bool)
     rows = np.flatnonzero(keep)
-    if len(rows) > max_anchors:
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(rows, size=max_anchors, replace=False))
+    rows = rows[subsample(len(rows), max_anchors, seed)]
     if not len(rows):
         raise RfmError(
             f"finetune: target '{target.name}': no labelled context anchors in rfm_labels "
