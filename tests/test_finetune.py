@@ -213,7 +213,12 @@ def test_label_known_reads_the_targets_window(warehouse):
 def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):
     out = tmp_path / "ft"
     run = run_finetune("big_spender", warehouse, out, base=base, config=FAST, echo=lambda _: None)
-    report = json.loads((out / "finetune.json").read_text())
+    assert run.report_path == out / f"{run.artifact.name}.finetune.json"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{run.artifact.name}{s}" for s in (".encoder.onnx", ".icl_head.onnx", ".finetune.json")
+    )  # nothing else left behind (temporary files renamed or removed)
+    report = json.loads(run.report_path.read_text())
+    assert report["artifact"] == str(run.artifact)
     assert report["target"] == "big_spender" and report["base"] == str(base)
     assert report["after"]["val_loss"] <= report["before"]["val_loss"]
     assert report["n_train"] + report["n_val"] == N_LABELLED
@@ -230,6 +235,22 @@ def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):
     assert set(got["model_version"].to_pylist()) == {rfm.model_version}
     probs = np.array(got["probability"].to_pylist())
     assert ((probs >= 0) & (probs <= 1)).all() and probs.std() > 0
+
+
+def test_failed_export_leaves_no_file(base, tmp_path, monkeypatch):
+    from dbt_rfm.finetune import artifact
+    from dbt_rfm.nn.train import load_checkpoint
+
+    def half_export(encoder, head, prefix):
+        path = artifact.artifact_paths(prefix)[0]
+        path.write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(artifact, "export_artifact", half_export)
+    encoder, head, _ = load_checkpoint(base)
+    with pytest.raises(OSError, match="disk full"):
+        artifact.write_artifact(encoder, head, tmp_path, "t", {})
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unknown_target_suggests_the_declared_one(warehouse, base, tmp_path):
@@ -256,7 +277,9 @@ def test_cli_prints_artifact_and_score_command(warehouse, base, tmp_path, capsys
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "artifact: " in out and "RFM_ARTIFACT=" in out and "--select rfm_predictions" in out
-    report = json.loads((tmp_path / "finetune.json").read_text())
+    (report_file,) = tmp_path.glob("big_spender-*.finetune.json")
+    assert f"report: {report_file}" in out
+    report = json.loads(report_file.read_text())
     assert report["config"]["lr"] == 0.002 and report["config"]["max_steps"] == 4
     assert main([*argv[:2], "nope", *argv[3:]]) == 2
     assert "has no target 'nope'" in capsys.readouterr().err

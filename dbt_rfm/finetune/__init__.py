@@ -8,7 +8,7 @@ Modules:
   from the DuckDB file ``dbt build`` wrote;
 * :mod:`~dbt_rfm.finetune.loop`: episodes, validation, early stopping
   (:func:`~dbt_rfm.finetune.loop.finetune_arrays`, also used by the accuracy benchmark);
-* :mod:`~dbt_rfm.finetune.artifact`: the versioned ONNX artifact and ``finetune.json``;
+* :mod:`~dbt_rfm.finetune.artifact`: the versioned ONNX artifact and its report;
 * :mod:`~dbt_rfm.finetune.command`: the CLI flags and the whole run.
 
 Needs the ``train`` extra (torch); nothing is imported here so the CLI stays light.

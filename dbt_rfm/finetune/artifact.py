@@ -1,9 +1,11 @@
-"""The fine-tuned net as a new, versioned ONNX artifact, plus ``finetune.json``.
+"""The fine-tuned net as a new, versioned ONNX artifact, plus its report.
 
 ``<out>/<target>-<hash>.encoder.onnx`` and ``.icl_head.onnx``: ``<hash>`` is the first 8 hex
-digits of sha256 over both exported files, so a different net never overwrites another. The
-contract's free-form ``net`` entry gains ``finetune: {base, target, task, best_step}`` so an
-artifact says where it came from; the runtime checks the rest of the contract as usual.
+digits of sha256 over both exported files, so a different net never overwrites another; the
+run's report is ``<out>/<target>-<hash>.finetune.json`` beside them. The contract's free-form
+``net`` entry gains ``finetune: {base, target, task, best_step}`` so an artifact says where it
+came from; the runtime checks the rest of the contract as usual. Files are written under a
+temporary name and renamed, so a failed run leaves no half-written file under a final name.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from dbt_rfm.nn.encoder import RelationalEncoder
 from dbt_rfm.nn.export import artifact_paths, export_artifact
 from dbt_rfm.nn.icl_head import ICLHead
 
-REPORT = "finetune.json"
+#: Suffix of the report beside the artifact: ``<prefix>.finetune.json``.
+REPORT = ".finetune.json"
 
 
 def _stamp(path: Path, provenance: dict[str, Any]) -> bytes:
@@ -54,17 +57,30 @@ def write_artifact(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{safe_name(target)}.tmp{os.getpid()}"
-    digest = hashlib.sha256()
-    for path in export_artifact(encoder, head, tmp):
-        digest.update(_stamp(path, provenance))
-    prefix = out / f"{safe_name(target)}-{digest.hexdigest()[:8]}"
-    for src, dst in zip(artifact_paths(tmp), artifact_paths(prefix), strict=True):
-        os.replace(src, dst)
+    try:
+        digest = hashlib.sha256()
+        for path in export_artifact(encoder, head, tmp):
+            digest.update(_stamp(path, provenance))
+        prefix = out / f"{safe_name(target)}-{digest.hexdigest()[:8]}"
+        for src, dst in zip(artifact_paths(tmp), artifact_paths(prefix), strict=True):
+            os.replace(src, dst)
+    finally:
+        for path in artifact_paths(tmp):
+            path.unlink(missing_ok=True)
     return prefix
 
 
-def write_report(out: str | Path, report: dict[str, Any]) -> Path:
-    """Write ``<out>/finetune.json`` (sorted keys, indented); returns its path."""
-    path = Path(out) / REPORT
-    path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+def report_path(prefix: str | Path) -> Path:
+    """The report of the artifact ``prefix``: ``<prefix>.finetune.json``."""
+    prefix = Path(prefix)
+    return prefix.with_name(prefix.name + REPORT)
+
+
+def write_report(prefix: str | Path, report: dict[str, Any]) -> Path:
+    """Write the report of the artifact ``prefix`` (sorted keys, indented), through a
+    temporary file; returns its path (:func:`report_path`)."""
+    path = report_path(prefix)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
     return path

@@ -2,8 +2,8 @@
 
 Reads the target's labelled context anchors and their cells, splits them by time, fine-tunes
 encoder and ICL head from the base checkpoint with early stopping, and writes a new artifact
-``<out>/<target>-<hash>.*.onnx`` plus ``<out>/finetune.json``; prints the command that scores
-with it.
+``<out>/<target>-<hash>.*.onnx`` plus its report ``<out>/<target>-<hash>.finetune.json``; prints
+the command that scores with it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``finetune`` subcommand's flags."""
     p.add_argument("--target", required=True, help="a target declared in meta.rfm.targets")
     p.add_argument("--duckdb", required=True, help="the DuckDB file `dbt build` wrote")
-    p.add_argument("--out", required=True, help="output folder (artifact, finetune.json)")
+    p.add_argument(
+        "--out", required=True, help="output folder (artifact and its .finetune.json report)"
+    )
     p.add_argument(
         "--base", default=None, help=f"torch checkpoint to start from (default {DEFAULT_BASE})"
     )
@@ -70,7 +72,7 @@ class FinetuneRun:
 
     Attributes:
         artifact: the new artifact's prefix.
-        report: the contents of ``finetune.json``.
+        report: the contents of the report (``<artifact>.finetune.json``).
         report_path: its path.
     """
 
@@ -179,7 +181,7 @@ def run_finetune(
         "config": config.to_dict(),
         "seconds": round(time.monotonic() - start, 2),
     }
-    path = write_report(out, report)
+    path = write_report(prefix, report)
     return FinetuneRun(prefix, report, path)
 
 
