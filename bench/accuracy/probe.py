@@ -1,22 +1,36 @@
-"""Where the foundation model loses: LightGBM on its frozen zero-shot embeddings.
+"""Where the foundation model loses: LightGBM on its frozen zero-shot embeddings, against
+LightGBM on the entity's own columns and on uncapped row counts.
 
 Usage (repo root)::
 
-    python -m bench.accuracy.probe [--tasks plane_delay_7d,...] [--artifact PREFIX] [--hour]
+    python -m bench.accuracy.probe [--tasks plane_delay_7d,...] [--artifact PREFIX]
+                                   [--max-eval N] [--hour]
 
 For each task, the encoder embeds the most recent ``FT_TRAIN`` training anchors and the
-val/test subsample (``--max-eval`` rows, 1,000 by default, as in the README table); LightGBM
-(the same light setting as the baselines' smaller grid point) learns the label from the
-embeddings, early-stopped on val, and the test metric is printed. If the probe is far better
-than ``ours_zero_shot``, the ICL head wastes what the encoder knows; if it is as bad, the
-encoder never saw the signal. A diagnostic, not an arm: it trains on labels. ``--hour`` asks
-instead whether the embedding knows the anchor's hour of day (test R^2 of LightGBM; the hour
-alone gives flight_delayed_15 an AUROC of about 0.64).
+val/test anchors (all of them, as in the README table; ``--max-eval`` subsamples). LightGBM
+(the same light setting as the baselines' smaller grid point) learns the label, early-stopped
+on val, from each of these inputs, and the test metric is printed per input:
+
+* ``embedding``: the zero-shot anchor embedding;
+* ``entity``: the entity row's own columns (``lgbm_entity``'s inputs);
+* ``counts``: how many rows each one-hop child table holds for the entity in the last 1, 7
+  and 30 days and in all history, uncapped (``lgbm_aggregates``'s count features; the
+  sampler caps a plane's flights at 16, decision 0004);
+* ``embedding+counts`` and ``entity+counts``.
+
+If the embedding probe is far better than ``ours_zero_shot``, the ICL head wastes what the
+encoder knows; if it is as bad, the encoder never saw the signal; the other inputs say which
+signal. A diagnostic, not an arm: it trains on labels. ``--hour`` asks instead whether the
+embedding knows the anchor's hour of day (test R^2 of LightGBM; the hour alone gives
+flight_delayed_15 an AUROC of about 0.64).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
 
 import duckdb
 import lightgbm as lgb
@@ -26,8 +40,9 @@ from rfm_runtime.score import embed
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import anchor_keys
 
-from bench.accuracy.arms import ArmContext, labels
-from bench.accuracy.data import DEFAULT_DB, ensure_database
+from bench.accuracy.arms import ArmContext, _entity_matrix, _stacked, labels
+from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
+from bench.accuracy.features import build_features, enumerate_paths
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.ours import (
     BATCH,
@@ -40,24 +55,35 @@ from bench.accuracy.ours import (
 from bench.accuracy.ours_finetune import FT_TRAIN
 from bench.accuracy.run import evaluate
 from bench.accuracy.subsample import subsample_eval
-from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
+from bench.accuracy.tasks import SPLITS, TASKS, Protocol, build_splits, get_task
+
+#: The inputs each task is probed with, in print order.
+INPUTS = ("embedding", "entity", "counts", "embedding+counts", "entity+counts")
 
 
 def probe(
     con: duckdb.DuckDBPyConnection,
     name: str,
     session: RfmSession,
-    max_eval: int,
+    max_eval: int | None,
     hour: bool = False,
-) -> float:
-    """Test metric of LightGBM on the embeddings of task ``name`` (binary or regression); with
-    ``hour``, the test R^2 of the anchor time's hour of day instead (does the embedding know
-    when the anchor is?)."""
+) -> dict[str, float]:
+    """Test metric of LightGBM on each of :data:`INPUTS` for task ``name`` (binary or
+    regression; inputs a task lacks, such as counts of a table without children, are left
+    out); with ``hour``, ``{"embedding": test R^2}`` of the anchor time's hour of day instead
+    (does the embedding know when the anchor is?)."""
     task = get_task(name)
-    splits = subsample_eval(build_splits(con, task, Protocol()), max_eval, Protocol().seed)
+    splits = build_splits(con, task, Protocol())
+    if max_eval:
+        splits = subsample_eval(splits, max_eval, Protocol().seed)
     ctx = ArmContext(con, flights_graph(), splits)
     index = prepare(ctx).index
-    train = splits.train.take(pa.array(context_rows(splits.train, FT_TRAIN)))
+    # every input is fitted on the same training rows: the ones that are embedded
+    splits = replace(
+        splits, train=splits.train.take(pa.array(context_rows(splits.train, FT_TRAIN)))
+    )
+    ctx = ArmContext(con, flights_graph(), splits)
+    stacked, rows = _stacked(splits)
 
     def embed_rows(table: pa.Table) -> np.ndarray:
         cells = anchor_cells(index, table, task.entity_table).to_batches(max_chunksize=65_536)
@@ -68,24 +94,41 @@ def probe(
             out.update(zip(anchor_keys(batch), vectors, strict=True))
         return np.array([out[k] for k in anchor_keys(table)], np.float32)
 
-    parts = {"train": train, "val": splits.val, "test": splits.test}
-    x = {s: embed_rows(t) for s, t in parts.items()}
+    inputs = {"embedding": np.vstack([embed_rows(splits.split(s)) for s in SPLITS])}
     if hour:
-        y = {s: _hour_of_day(t) for s, t in parts.items()}
-        objective = "l2"
-    else:
-        y = {s: np.asarray(labels(t, task.kind), np.float64) for s, t in parts.items()}
-        objective = "binary" if task.kind == "binary" else "l1"
+        y = np.concatenate([_hour_of_day(splits.split(s)) for s in SPLITS])
+        return {"embedding": _fit(inputs["embedding"], y, rows, "l2", [], "r2")}
+    own, _, own_cats, _ = _entity_matrix(ctx)
+    inputs["entity"] = own
+    paths = [p for p in enumerate_paths(ctx.graph, task.entity_table, 1) if not p.steps[0].forward]
+    agg = build_features(con, ctx.graph, stacked, task.entity_table, paths)
+    counts = [i for i, n in enumerate(agg.names) if ":count_" in n]
+    if counts:
+        inputs["counts"] = agg.values[:, counts]
+        inputs["embedding+counts"] = np.hstack([inputs["embedding"], inputs["counts"]])
+        inputs["entity+counts"] = np.hstack([own, inputs["counts"]])
+    y = np.concatenate([np.asarray(labels(splits.split(s), task.kind), np.float64) for s in SPLITS])
+    objective = "binary" if task.kind == "binary" else "l1"
+    return {
+        k: _fit(x, y, rows, objective, own_cats if k.startswith("entity") else [], task.kind)
+        for k, x in inputs.items()
+    }
+
+
+def _fit(
+    x: np.ndarray, y: np.ndarray, rows: dict[str, slice], objective: str, cats: list[int], kind: str
+) -> float:
     params = {"objective": objective, "learning_rate": 0.05, "num_leaves": 15, "verbose": -1,
               "num_threads": 1, "seed": 0}  # fmt: skip
-    dtrain = lgb.Dataset(x["train"], y["train"])
-    dval = lgb.Dataset(x["val"], y["val"], reference=dtrain)
+    tr, va, te = rows["train"], rows["val"], rows["test"]
+    dtrain = lgb.Dataset(x[tr], y[tr], categorical_feature=cats)
+    dval = lgb.Dataset(x[va], y[va], reference=dtrain, categorical_feature=cats)
     model = lgb.train(params, dtrain, 500, valid_sets=[dval],
                       callbacks=[lgb.early_stopping(30, verbose=False)])  # fmt: skip
-    pred = model.predict(x["test"])
-    if hour:
-        return float(1.0 - np.mean((pred - y["test"]) ** 2) / np.var(y["test"]))
-    return evaluate(task.kind, y["test"], pred)
+    pred = model.predict(x[te])
+    if kind == "r2":
+        return float(1.0 - np.mean((pred - y[te]) ** 2) / np.var(y[te]))
+    return evaluate(kind, y[te], pred)
 
 
 def _hour_of_day(anchors: pa.Table) -> np.ndarray:
@@ -94,22 +137,28 @@ def _hour_of_day(anchors: pa.Table) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; prints one line per task."""
+    """Command line entry point; prints one line per task and input."""
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy.probe", description=__doc__)
     temporal = [n for n, t in TASKS.items() if t.kind != "ranking"]
     parser.add_argument("--tasks", default=",".join(temporal))
     parser.add_argument("--artifact", default=str(artifact_path()))
-    parser.add_argument("--max-eval", type=int, default=1000)
+    parser.add_argument("--max-eval", type=int, help="val and test rows (default: all)")
     parser.add_argument(
         "--hour", action="store_true", help="probe the anchor's hour of day (test R^2) instead"
     )
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "probe.json")
     args = parser.parse_args(argv)
     con = duckdb.connect(str(ensure_database(DEFAULT_DB)), read_only=True)
     session = RfmSession.open(args.artifact)
+    rows = []
     for name in args.tasks.split(","):
-        value = probe(con, name, session, args.max_eval, args.hour)
         metric = "hourR2" if args.hour else TASKS[name].metric
-        print(f"{name:<20} {metric:<6} embedding probe (test) {value:.4f}", flush=True)
+        for inputs, value in probe(con, name, session, args.max_eval, args.hour).items():
+            print(f"{name:<20} {metric:<6} {inputs:<17} probe (test) {value:.4f}", flush=True)
+            rows.append({"task": name, "inputs": inputs, "metric": metric, "test": round(value, 4)})
+    doc = {"artifact": args.artifact, "max_eval": args.max_eval, "train": FT_TRAIN, "results": rows}
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 
