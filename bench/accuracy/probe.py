@@ -57,9 +57,6 @@ from bench.accuracy.run import evaluate
 from bench.accuracy.subsample import subsample_eval
 from bench.accuracy.tasks import SPLITS, TASKS, Protocol, build_splits, get_task
 
-#: The inputs each task is probed with, in print order.
-INPUTS = ("embedding", "entity", "counts", "embedding+counts", "entity+counts")
-
 
 def probe(
     con: duckdb.DuckDBPyConnection,
@@ -68,7 +65,7 @@ def probe(
     max_eval: int | None,
     hour: bool = False,
 ) -> dict[str, float]:
-    """Test metric of LightGBM on each of :data:`INPUTS` for task ``name`` (binary or
+    """Test metric of LightGBM on each input (module docstring) for task ``name`` (binary or
     regression; inputs a task lacks, such as counts of a table without children, are left
     out); with ``hour``, ``{"embedding": test R^2}`` of the anchor time's hour of day instead
     (does the embedding know when the anchor is?)."""
