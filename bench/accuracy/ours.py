@@ -126,6 +126,16 @@ class Prepared:
     history: pa.Table | None = None  # the readout's history of context, val and test anchors
 
 
+def graph_index(ctx: ArmContext) -> GraphIndex:
+    """The in-process sampler's index of the declared graph; built once, cached in
+    ``ctx.cache``."""
+    if "ours_index" not in ctx.cache:
+        spec = declared_graph()
+        ctx.cache["ours_index"] = GraphIndex.build(spec, graph_tables(ctx.con, spec))
+    index: GraphIndex = ctx.cache["ours_index"]
+    return index
+
+
 def prepare(ctx: ArmContext) -> Prepared:
     """Sample context and query subgraphs and unpivot them to cells; cached in ``ctx.cache``."""
     if "ours" in ctx.cache:
@@ -133,9 +143,7 @@ def prepare(ctx: ArmContext) -> Prepared:
         return cached
     t0 = time.perf_counter()
     spec = declared_graph()
-    if "ours_index" not in ctx.cache:
-        ctx.cache["ours_index"] = GraphIndex.build(spec, graph_tables(ctx.con, spec))
-    index: GraphIndex = ctx.cache["ours_index"]
+    index = graph_index(ctx)
     splits = ctx.splits
     entity = splits.task.entity_table
     kept = {s: split_context(splits.train, splits.split(s), ctx.max_context) for s in QUERIES}

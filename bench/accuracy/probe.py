@@ -50,7 +50,7 @@ from bench.accuracy.ours import (
     anchor_cells,
     artifact_path,
     context_rows,
-    prepare,
+    graph_index,
 )
 from bench.accuracy.ours_finetune import FT_TRAIN
 from bench.accuracy.run import evaluate
@@ -73,13 +73,12 @@ def probe(
     splits = build_splits(con, task, Protocol())
     if max_eval:
         splits = subsample_eval(splits, max_eval, Protocol().seed)
-    ctx = ArmContext(con, flights_graph(), splits)
-    index = prepare(ctx).index
     # every input is fitted on the same training rows: the ones that are embedded
     splits = replace(
         splits, train=splits.train.take(pa.array(context_rows(splits.train, FT_TRAIN)))
     )
     ctx = ArmContext(con, flights_graph(), splits)
+    index = graph_index(ctx)
     stacked, rows = _stacked(splits)
 
     def embed_rows(table: pa.Table) -> np.ndarray:
