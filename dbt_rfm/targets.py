@@ -54,7 +54,8 @@ def targets_from_manifest(
 
     Args:
         manifest: ``manifest.json`` as a dict, or its path (or the ``target/`` folder).
-        graph: when given, each target is validated against it.
+        graph: when given, each target is validated against it (and a boolean static
+            column without a cast reads as ``= TRUE``).
         scoring_time: when given (with ``graph``), also checks that anchor spines are not empty.
 
     Raises:
@@ -65,7 +66,7 @@ def targets_from_manifest(
     loaded = load_manifest(manifest)
     targets: dict[str, Target] = {}
     for entity, raw in raw_targets(loaded):
-        target = Target.from_dict(raw, entity=entity)
+        target = Target.from_dict(raw, entity=entity, graph=graph)
         if target.name in targets:
             raise RfmError(
                 f"target '{target.name}' is declared twice (models "

@@ -516,9 +516,19 @@ def test_jinja_errors_name_target_and_column(project: Project) -> None:
             assert not result.success
             assert "flight_delayed_15" in str(result.exception)
             assert "history.windows must be a non-empty list" in str(result.exception)
-            uncast = declared.replace('cast: {op: "=", value: true}', "task: binary")
-            assert uncast != declared
-            flights.write_text(uncast)
+            # a boolean column is its own label; a numeric one needs a cast
+            numeric = declared.replace("static: late_or_cancelled ", "static: dep_delay ")
+            assert numeric != declared
+            flights.write_text(numeric)
+            result = project.dbt("compile", "--select", "rfm_anchors")
+            assert not result.success
+            assert "flight_delayed_15" in str(result.exception)
+            assert "cannot infer the task" in str(result.exception)
+            flights.write_text(
+                numeric.replace(
+                    "static: dep_delay ", "task: binary\n" + " " * 14 + "static: dep_delay "
+                )
+            )
             result = project.dbt("compile", "--select", "rfm_anchors")
             assert not result.success
             assert "a binary static target needs a cast" in str(result.exception)

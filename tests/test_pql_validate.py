@@ -9,6 +9,7 @@ from pql_graph import demo_graph
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.pql import Target, parse, validate
+from dbt_rfm.pql.ir import Cast
 
 G = demo_graph()
 
@@ -137,6 +138,28 @@ def test_empty_anchor_spine() -> None:
         validate(_target(anchors={"spine": {"step": 0}}), G)
     with pytest.raises(RfmError, match="'Feb 1st' is not a timestamp"):
         validate(_target(anchors={"spine": {"start": "Feb 1st"}}), G)
+
+
+def test_boolean_static_column_is_its_own_label() -> None:
+    for raw in (
+        {"name": "t", "static": "cancelled"},
+        {"name": "t", "static": "cancelled", "task": "binary"},
+    ):
+        target = Target.from_dict(raw, entity="flights", graph=G)
+        assert (target.task, target.cast) == ("binary", Cast("=", True))
+        validate(target, G)
+    assert parse(
+        "PREDICT flights.cancelled FOR EACH flights.flight_id", G, name="t"
+    ) == Target.from_dict({"name": "t", "static": "cancelled"}, entity="flights", graph=G)
+    # an explicit cast or task wins; a non-boolean column still needs a cast
+    negated = {"name": "t", "static": "cancelled", "cast": {"op": "=", "value": False}}
+    assert Target.from_dict(negated, entity="flights", graph=G).cast == Cast("=", False)
+    multi = {"name": "t", "static": "cancelled", "task": "multiclass"}
+    assert Target.from_dict(multi, entity="flights", graph=G).cast is None
+    with pytest.raises(RfmError, match="cannot infer the task"):
+        Target.from_dict({"name": "t", "static": "dep_delay"}, entity="flights", graph=G)
+    with pytest.raises(RfmError, match="cannot infer the task"):  # no graph: no stype
+        Target.from_dict({"name": "t", "static": "cancelled"}, entity="flights")
 
 
 def test_task_and_type_checks() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dbt_rfm.pql.conditions import BoolOp, Compare, Condition, Not, Scalar
 from dbt_rfm.pql.ir import AGG_FNS, UNITS, Aggregate, Anchors, Cast, EntityFilter
 from dbt_rfm.pql.lexer import Token, syntax_error, tokenize
-from dbt_rfm.pql.target import Target, infer_task
+from dbt_rfm.pql.target import BOOLEAN_CAST, Target, infer_task
 from dbt_rfm.spec import GraphSpec
 
 _UNIT_ALIASES = {u.rstrip("s"): u for u in UNITS} | {u: u for u in UNITS}
@@ -302,7 +302,12 @@ def parse(
     if task is None:
         table, column = (agg.table, agg.column) if agg else (entity, static[1])  # type: ignore[index]
         stype = column_stype(graph, table, column, name)
-        task = "multiclass" if stype in ("categorical", "text", "boolean", "key") else "regression"
+        if static is not None and stype == "boolean":  # a boolean expression: binary
+            cast, task = BOOLEAN_CAST, "binary"
+        elif stype in ("categorical", "text", "boolean", "key"):
+            task = "multiclass"
+        else:
+            task = "regression"
     target = Target(
         name=name,
         entity=entity,

@@ -12,7 +12,7 @@ YAML form (under the entity model's ``config.meta.rfm.targets``; ``entity`` is i
 
     - name: flight_delayed_15                # static: a column of the entity row
       static: dep_delay
-      cast: {op: ">", value: 15}
+      cast: {op: ">", value: 15}               # a boolean column needs none: "= TRUE"
       anchors: {split: "2013-12-01"}
       history: {windows: [3, 24, 168], unit: hours}  # static only; default 1, 7, 28 days
 """
@@ -36,6 +36,7 @@ from dbt_rfm.pql.ir import (
     _enum,
     _int,
 )
+from dbt_rfm.spec import GraphSpec
 
 _KEYS = (
     "name",
@@ -51,6 +52,8 @@ _KEYS = (
     "history",
     "description",
 )
+#: The cast a boolean static target gets when it declares none: the label is the column.
+BOOLEAN_CAST = Cast("=", True)
 
 
 def infer_task(aggregate: Aggregate | None, cast: Cast | None) -> str | None:
@@ -71,6 +74,17 @@ def infer_task(aggregate: Aggregate | None, cast: Cast | None) -> str | None:
     if aggregate.fn in ("COUNT", "SUM", "AVG", "COUNT_DISTINCT"):
         return "regression"
     return None
+
+
+def _stype(graph: GraphSpec | None, table: str, column: str) -> str | None:
+    """The stype of ``table.column``; None without a graph or when either is unknown (the
+    target's validation names that mistake)."""
+    if graph is None:
+        return None
+    try:
+        return graph.table(table).column(column).stype
+    except RfmError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -110,8 +124,12 @@ class Target:
             object.__setattr__(self, "history", History())
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], entity: str | None = None) -> Target:
-        """Lift one YAML target. ``entity`` is the model the target is declared on.
+    def from_dict(
+        cls, raw: Mapping[str, Any], entity: str | None = None, graph: GraphSpec | None = None
+    ) -> Target:
+        """Lift one YAML target. ``entity`` is the model the target is declared on; with
+        ``graph``, a static target on a boolean column without a cast gets
+        :data:`BOOLEAN_CAST` (without it, such a target must spell its cast out).
 
         Raises:
             RfmError: unknown keys (with the closest allowed one), missing or inconsistent
@@ -139,12 +157,20 @@ class Target:
             raise RfmError(f"{where}: kind '{raw['kind']}' does not match the '{kind}' given")
         aggregate = None if agg is None else Aggregate.from_dict(agg, where)
         cast = None if raw.get("cast") is None else Cast.from_dict(raw["cast"], where)
-        inferred = infer_task(aggregate, cast)
         task = raw.get("task")
+        if (
+            static is not None
+            and cast is None
+            and task in (None, "binary")
+            and _stype(graph, str(ent), str(static)) == "boolean"
+        ):
+            cast = BOOLEAN_CAST
+        inferred = infer_task(aggregate, cast)
         if task is None:
             if inferred is None:
                 raise RfmError(
-                    f"{where}: cannot infer the task; add task: regression or task: multiclass"
+                    f"{where}: cannot infer the task; add task: regression or task: "
+                    "multiclass, or a cast such as cast: {op: '=', value: true} for binary"
                 )
             task = inferred
         task = _enum(task, TASKS, where, "task", upper=False)

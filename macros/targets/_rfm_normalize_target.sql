@@ -48,16 +48,21 @@
       {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": unknown history.unit '" ~ unit ~ "'; expected one of seconds, minutes, hours, days, weeks, months") }}
     {%- endif -%}
     {%- do t.update({'kind': 'static', 'history': {'windows': windows | unique | sort, 'unit': unit}}) -%}
-    {%- if raw.get('cast') is not none and task is none -%}{%- set task = 'binary' -%}{%- endif -%}
     {%- set cols = g.tables[entity].columns | map(attribute='name') | list -%}
     {%- if cols and raw['static'] not in cols -%}
       {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": model '" ~ entity ~ "' has no column '" ~ raw['static'] ~ "'; columns: " ~ cols | join(', ')) }}
     {%- endif -%}
+    {#- a boolean column without a cast is its own label (twin: dbt_rfm.pql.target.BOOLEAN_CAST) -#}
+    {%- set stypes = g.tables[entity].columns | selectattr('name', 'equalto', raw['static']) | map(attribute='stype') | list -%}
+    {%- if raw.get('cast') is none and task in (none, 'binary') and stypes == ['boolean'] -%}
+      {%- do t.update({'cast': {'op': '=', 'value': true}}) -%}
+    {%- endif -%}
+    {%- if t.cast is not none and task is none -%}{%- set task = 'binary' -%}{%- endif -%}
   {%- endif -%}
   {%- if task not in ('binary', 'regression', 'multiclass', 'ranking') -%}
     {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": cannot infer the task (found '" ~ task ~ "'); set task: binary, regression, multiclass or ranking") }}
   {%- endif -%}
-  {%- if task == 'binary' and t.kind == 'static' and raw.get('cast') is none -%}
+  {%- if task == 'binary' and t.kind == 'static' and t.cast is none -%}
     {{ exceptions.raise_compiler_error('dbt-rfm: ' ~ where ~ ": a binary static target needs a cast, e.g. cast: {op: '=', value: true}") }}
   {%- endif -%}
   {%- do t.update({'task': task}) -%}
