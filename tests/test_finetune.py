@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
 import duckdb
 import numpy as np
@@ -251,6 +252,34 @@ def test_failed_export_leaves_no_file(base, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         artifact.write_artifact(encoder, head, tmp_path, "t", {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rename_leaves_no_half_pair(base, tmp_path, monkeypatch):
+    from dbt_rfm.finetune import artifact
+    from dbt_rfm.nn.train import load_checkpoint
+
+    encoder, head, _ = load_checkpoint(base)
+    calls = []
+
+    def second_fails(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        os.rename(src, dst)
+
+    monkeypatch.setattr(artifact.os, "replace", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        artifact.write_artifact(encoder, head, tmp_path, "t", {})
+    assert len(calls) == 2 and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    # a same-hash pair already in place is never removed by a failure
+    prefix = artifact.write_artifact(encoder, head, tmp_path, "t", {})
+    before = sorted(tmp_path.iterdir())
+    calls.clear()
+    monkeypatch.setattr(artifact.os, "replace", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        artifact.write_artifact(encoder, head, tmp_path, "t", {})
+    assert sorted(tmp_path.iterdir()) == before == sorted(artifact.artifact_paths(prefix))
 
 
 def test_unknown_target_suggests_the_declared_one(warehouse, base, tmp_path):

@@ -5,7 +5,8 @@ digits of sha256 over both exported files, so a different net never overwrites a
 run's report is ``<out>/<target>-<hash>.finetune.json`` beside them. The contract's free-form
 ``net`` entry gains ``finetune: {base, target, task, best_step}`` so an artifact says where it
 came from; the runtime checks the rest of the contract as usual. Files are written under a
-temporary name and renamed, so a failed run leaves no half-written file under a final name.
+temporary name and renamed; when the second rename fails the first is undone, so a failed run
+leaves no half-written file and no half of a pair under a final name.
 """
 
 from __future__ import annotations
@@ -62,8 +63,17 @@ def write_artifact(
         for path in export_artifact(encoder, head, tmp):
             digest.update(_stamp(path, provenance))
         prefix = out / f"{safe_name(target)}-{digest.hexdigest()[:8]}"
-        for src, dst in zip(artifact_paths(tmp), artifact_paths(prefix), strict=True):
-            os.replace(src, dst)
+        placed: list[Path] = []  # final files this call created (not same-hash ones before it)
+        try:
+            for src, dst in zip(artifact_paths(tmp), artifact_paths(prefix), strict=True):
+                new = not dst.exists()
+                os.replace(src, dst)
+                if new:
+                    placed.append(dst)
+        except BaseException:  # never leave an encoder without its head under a final name
+            for path in placed:
+                path.unlink(missing_ok=True)
+            raise
     finally:
         for path in artifact_paths(tmp):
             path.unlink(missing_ok=True)
