@@ -185,7 +185,7 @@ def _previous(con: duckdb.DuckDBPyConnection, splits: TaskSplits, split: str) ->
     return table.column("label").to_pylist()
 
 
-def _stacked(splits: TaskSplits) -> tuple[pa.Table, dict[str, slice]]:
+def stacked_splits(splits: TaskSplits) -> tuple[pa.Table, dict[str, slice]]:
     """All splits' anchors in one table (features are built once), and each split's rows."""
     parts = [splits.split(s).select(["entity_id", "anchor_time"]) for s in SPLITS]
     bounds, start = {}, 0
@@ -195,11 +195,11 @@ def _stacked(splits: TaskSplits) -> tuple[pa.Table, dict[str, slice]]:
     return pa.concat_tables(parts), bounds
 
 
-def _entity_matrix(ctx: ArmContext) -> tuple[np.ndarray, list[str], list[int], float]:
+def entity_matrix(ctx: ArmContext) -> tuple[np.ndarray, list[str], list[int], float]:
     """Own columns of every anchor (all splits), categories coded from train; cached."""
     if "entity" not in ctx.cache:
         t0 = time.perf_counter()
-        stacked, rows = _stacked(ctx.splits)
+        stacked, rows = stacked_splits(ctx.splits)
         cols = entity_columns(ctx.con, ctx.splits.task.entity_table, stacked)
         is_train = np.zeros(stacked.num_rows, dtype=bool)
         is_train[rows["train"]] = True
@@ -216,7 +216,7 @@ def _entity_matrix(ctx: ArmContext) -> tuple[np.ndarray, list[str], list[int], f
 def _fit_and_score(
     ctx: ArmContext, x: np.ndarray, cat_idx: list[int], features_s: float, names: list[str]
 ) -> ArmResult:
-    _, rows = _stacked(ctx.splits)
+    _, rows = stacked_splits(ctx.splits)
     kind = ctx.splits.task.kind
     # Drop columns constant (or all NaN) on train; keep category indices aligned.
     xt = x[rows["train"]]
@@ -258,7 +258,7 @@ class LgbmEntity:
         return kind in ("binary", "regression")
 
     def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
-        x, names, cat_idx, secs = _entity_matrix(ctx)
+        x, names, cat_idx, secs = entity_matrix(ctx)
         return _fit_and_score(ctx, x, cat_idx, secs, names)
 
 
@@ -277,9 +277,9 @@ class LgbmAggregates:
             popular = _popular(labels(ctx.splits.train, "ranking"))
             val, test, timing, params = run_pairs(ctx, RANK_K, popular)
             return ArmResult(val, test, timing, params)
-        x_own, own_names, cat_idx, own_s = _entity_matrix(ctx)
+        x_own, own_names, cat_idx, own_s = entity_matrix(ctx)
         t0 = time.perf_counter()
-        stacked, _ = _stacked(ctx.splits)
+        stacked, _ = stacked_splits(ctx.splits)
         entity = ctx.splits.task.entity_table
         paths = enumerate_paths(ctx.graph, entity)
         agg = build_features(ctx.con, ctx.graph, stacked, entity, paths, ctx.windows)

@@ -16,7 +16,7 @@ on val, from each of these inputs, and the test metric is printed per input:
 * ``counts``: how many rows each one-hop child table holds for the entity in the last 1, 7
   and 30 days and in all history, uncapped (``lgbm_aggregates``'s count features; the
   sampler caps a plane's flights at 16, decision 0004);
-* ``embedding+counts`` and ``entity+counts``.
+* ``embedding+counts``, ``entity+counts`` and ``entity+embedding``.
 
 If the embedding probe is far better than ``ours_zero_shot``, the ICL head wastes what the
 encoder knows; if it is as bad, the encoder never saw the signal; the other inputs say which
@@ -40,7 +40,7 @@ from rfm_runtime.score import embed
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import anchor_keys
 
-from bench.accuracy.arms import ArmContext, _entity_matrix, _stacked, labels
+from bench.accuracy.arms import ArmContext, entity_matrix, stacked_splits, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
 from bench.accuracy.features import build_features, enumerate_paths
 from bench.accuracy.graph import flights_graph
@@ -79,7 +79,7 @@ def probe(
     )
     ctx = ArmContext(con, flights_graph(), splits)
     index = graph_index(ctx)
-    stacked, rows = _stacked(splits)
+    stacked, rows = stacked_splits(splits)
 
     def embed_rows(table: pa.Table) -> np.ndarray:
         cells = anchor_cells(index, table, task.entity_table).to_batches(max_chunksize=65_536)
@@ -94,8 +94,9 @@ def probe(
     if hour:
         y = np.concatenate([_hour_of_day(splits.split(s)) for s in SPLITS])
         return {"embedding": _fit(inputs["embedding"], y, rows, "l2", [], "r2")}
-    own, _, own_cats, _ = _entity_matrix(ctx)
+    own, _, own_cats, _ = entity_matrix(ctx)
     inputs["entity"] = own
+    inputs["entity+embedding"] = np.hstack([own, inputs["embedding"]])
     paths = [p for p in enumerate_paths(ctx.graph, task.entity_table, 1) if not p.steps[0].forward]
     agg = build_features(con, ctx.graph, stacked, task.entity_table, paths)
     counts = [i for i, n in enumerate(agg.names) if ":count_" in n]

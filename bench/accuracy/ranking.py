@@ -86,10 +86,10 @@ def run_pairs(ctx: Any, k: int, popular: list[str]) -> tuple[Any, Any, dict[str,
         k: ranking length.
         popular: ids ranked by popularity in training labels, to pad short rankings.
     """
-    from bench.accuracy.arms import _stacked
+    from bench.accuracy.arms import stacked_splits
 
     t0 = time.perf_counter()
-    stacked, rows = _stacked(ctx.splits)
+    stacked, rows = stacked_splits(ctx.splits)
     register_anchors(ctx.con, stacked)
     try:
         pairs = ctx.con.sql(PAIR_SQL).to_arrow_table()
