@@ -40,7 +40,7 @@ from rfm_runtime.score import embed
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import anchor_keys
 
-from bench.accuracy.arms import ArmContext, entity_matrix, stacked_splits, labels
+from bench.accuracy.arms import ArmContext, entity_matrix, labels, stacked_splits
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
 from bench.accuracy.features import build_features, enumerate_paths
 from bench.accuracy.graph import flights_graph
