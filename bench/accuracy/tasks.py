@@ -83,6 +83,8 @@ class Task:
         window: label window length, or None for a static task (one anchor per row, at its
             row time).
         description: one line for the report.
+        max_context: context anchors of the foundation-model arms, as the demo declares the
+            target (``anchors.max_context``).
     """
 
     name: str
@@ -92,6 +94,7 @@ class Task:
     entity_key: str
     window: timedelta | None
     description: str
+    max_context: int = 2000
 
     # -- SQL -----------------------------------------------------------------------------
 
@@ -300,6 +303,7 @@ TASKS: dict[str, Task] = {
             None,
             "flight departs >15 min late or is cancelled, from what is known before its "
             "scheduled departure",
+            max_context=20_000,  # every training anchor: the sibling readout fits on them
         ),
         Task(
             "plane_next_dests_7d",
