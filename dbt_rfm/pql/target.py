@@ -12,7 +12,7 @@ YAML form (under the entity model's ``config.meta.rfm.targets``; ``entity`` is i
 
     - name: flight_delayed_15                # static: a column of the entity row
       static: dep_delay
-      cast: {op: ">", value: 15}               # a boolean column needs none: "= TRUE"
+      cast: {op: ">", value: 15}             # a boolean column needs none (= TRUE)
       anchors: {split: "2013-12-01"}
       history: {windows: [3, 24, 168], unit: hours}  # static only; default 1, 7, 28 days
 """
