@@ -43,6 +43,15 @@ CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.colu
 TARGET_SELECT = "target_name, task, target_column, top_k"
 
 
+#: The history a target's readout reads, by task: the ``ScoringInputs`` field (the package
+#: model ``rfm_<field>``) and its schema.
+HISTORY_SOURCES: dict[str, tuple[str, pa.Schema]] = {
+    "ranking": ("item_history", ITEM_HISTORY),
+    "regression": ("target_history", TARGET_HISTORY),
+    "binary": ("sibling_history", SIBLING_HISTORY),
+}
+
+
 @dataclass(frozen=True)
 class ScoringTarget:
     """One row of ``rfm_targets``: what the scorer needs to know about a target."""
@@ -126,14 +135,12 @@ class _Reads:
         for a ranking target, ``rfm_target_history`` for a regression target,
         ``rfm_sibling_history`` for a binary one; None when the model holds none for it (a
         regression target over AVG, a binary aggregate target, ...)."""
-        sources = {
-            "ranking": ("item_history", ITEM_HISTORY),
-            "regression": ("target_history", TARGET_HISTORY),
-            "binary": ("sibling_history", SIBLING_HISTORY),
-        }
-        if t.task not in sources or getattr(self.inputs, sources[t.task][0]) is None:
+        if (
+            t.task not in HISTORY_SOURCES
+            or getattr(self.inputs, HISTORY_SOURCES[t.task][0]) is None
+        ):
             return None
-        source, schema = sources[t.task]
+        source, schema = HISTORY_SOURCES[t.task]
         table = duck.arrow_table(
             self.meta_cur,
             f"select {', '.join(schema.names)} from {self.inputs.sql(source)} "

@@ -219,6 +219,9 @@ def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):
         f"{run.artifact.name}{s}" for s in (".encoder.onnx", ".icl_head.onnx", ".finetune.json")
     )  # nothing else left behind (temporary files renamed or removed)
     report = json.loads(run.report_path.read_text())
+    # the tree head was fitted and compared on validation; here the net alone was better
+    assert report["trees"]["metric"] == "auroc" and not report["trees"]["kept"]
+    assert report["trees"]["n_val"] == report["n_val"]
     assert report["artifact"] == str(run.artifact)
     assert report["target"] == "big_spender" and report["base"] == str(base)
     assert report["after"]["val_loss"] <= report["before"]["val_loss"]
@@ -280,6 +283,38 @@ def test_failed_rename_leaves_no_half_pair(base, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         artifact.write_artifact(encoder, head, tmp_path, "t", {})
     assert sorted(tmp_path.iterdir()) == before == sorted(artifact.artifact_paths(prefix))
+
+
+def test_tree_head_is_written_and_hashed_with_the_net(base, tmp_path):
+    from dbt_rfm.finetune import artifact
+    from dbt_rfm.nn.train import load_checkpoint
+
+    encoder, head, _ = load_checkpoint(base)
+    seen = []
+
+    def trees(net):
+        seen.append(RfmSession.open(net).model_version)  # the net is complete when asked
+        return b"trees"
+
+    plain = artifact.write_artifact(encoder, head, tmp_path, "t", {})
+    with_trees = artifact.write_artifact(encoder, head, tmp_path, "t", {}, trees=trees)
+    assert with_trees != plain and seen
+    assert (tmp_path / f"{with_trees.name}.trees.onnx").read_bytes() == b"trees"
+
+    def fails(net):
+        raise RfmError("no trees")
+
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(RfmError, match="no trees"):
+        artifact.write_artifact(encoder, head, tmp_path, "u", {}, trees=fails)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_no_trees_flag_skips_the_tree_head(warehouse, base, tmp_path):
+    config = FinetuneConfig(**{**FAST.to_dict(), "max_steps": 0, "trees": False})
+    run = run_finetune("big_spender", warehouse, tmp_path, base=base, config=config)
+    assert run.report["trees"] is None and run.report["best_step"] == 0
+    assert not list(tmp_path.glob("*.trees.onnx"))
 
 
 def test_unknown_target_suggests_the_declared_one(warehouse, base, tmp_path):

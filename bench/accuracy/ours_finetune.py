@@ -1,8 +1,11 @@
 """The fine-tuned arm: :func:`dbt_rfm.finetune.loop.finetune_arrays` from the pretrained torch
 checkpoint on :data:`FT_TRAIN` training anchors (a seeded subsample over all anchor times, as
 ``dbt-rfm finetune`` reads), each label known at the end of its window, early stopping on the
-validation split, then exported to ONNX and scored through the same serving path as the
-zero-shot arm (the same contexts as zero-shot).
+validation split, then exported to ONNX; for binary and regression tasks
+:func:`dbt_rfm.finetune.trees.fit_trees` fits the tree head on the same anchors (kept when it
+beats the net on validation); scored through the same serving path as the zero-shot arm (the
+same contexts as zero-shot). ``$RFM_BENCH_FT_STEPS`` overrides the most optimiser steps (0:
+the pretrained net with its tree head).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from rfm_runtime.session import RfmSession
-from rfm_runtime.tokenize import anchor_keys, time_us, tokenize
+from rfm_runtime.tokenize import TokenBatch, anchor_keys, time_us, tokenize
+from rfm_runtime.trees import TREE_TASKS, TREES_SUFFIX
 
 from bench.accuracy.arms import ArmContext, ArmResult, labels
 from bench.accuracy.data import REPO
@@ -27,6 +31,7 @@ from bench.accuracy.ours import (
     OursArm,
     anchor_cells,
     artifact_path,
+    history,
     predict,
     prepare,
 )
@@ -34,11 +39,17 @@ from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
 from dbt_rfm.finetune.split import subsample
+from dbt_rfm.finetune.trees import TreeFit, fit_trees
 from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
+from dbt_rfm.spec import GraphSpec
 
 #: FinetuneConfig's defaults (docs/finetuning.md) on 2 threads.
-CONFIG = FinetuneConfig(threads=2)
+CONFIG = FinetuneConfig(
+    threads=2, max_steps=int(os.environ.get("RFM_BENCH_FT_STEPS", FinetuneConfig.max_steps))
+)
+#: A static label (a flight's outcome) is known within a day of its anchor time.
+STATIC_KNOWN = timedelta(days=1)
 #: Training anchors fine-tuning sees: as many as ``dbt-rfm finetune`` reads by default
 #: (``max_anchors``).
 FT_TRAIN = CONFIG.max_anchors
@@ -98,9 +109,17 @@ class Finetuned(OursArm):
             name=task.name, train_known=tr_t + window,
         )  # fmt: skip
         t2 = time.perf_counter()
+        trees: dict[str, Any] = {}
         with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
-            export_artifact(result.encoder, result.head, Path(tmp) / "ft")
-            session = RfmSession.open(Path(tmp) / "ft")
+            prefix = Path(tmp) / "ft"
+            export_artifact(result.encoder, result.head, prefix)
+            session = RfmSession.open(prefix)
+            if CONFIG.trees and task.kind in TREE_TASKS:
+                fit = _fit_trees(ctx, prep.spec, session, train, parts)
+                trees = fit.report
+                if fit.onnx is not None:
+                    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
+                    session = RfmSession.open(prefix)
             t3 = time.perf_counter()
             val, test, covered = predict(session, ctx, prep)
         t4 = time.perf_counter()
@@ -115,6 +134,7 @@ class Finetuned(OursArm):
             "context": prep.contexts[-1].anchors.num_rows,
             "trained_on": train.num_rows,
             "coverage": round(covered, 4),
+            "trees": trees,
         }
         seconds = {
             "features": prep.seconds + (t1 - t0),
@@ -122,3 +142,24 @@ class Finetuned(OursArm):
             "score": t4 - t3,
         }
         return ArmResult(val, test, seconds, params)
+
+
+def _fit_trees(
+    ctx: ArmContext, spec: GraphSpec, session: RfmSession, train: pa.Table, parts: dict[str, Any]
+) -> TreeFit:
+    """The tree head on the fine-tuning anchors (train) and the validation split, each label
+    known at the end of its window (static: :data:`STATIC_KNOWN` after its anchor)."""
+    task = ctx.splits.task
+    (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["train"], parts["val"]
+    after = (task.window or STATIC_KNOWN) // timedelta(microseconds=1)
+    anchors = pa.concat_tables(
+        [t.select(["entity_id", "anchor_time"]) for t in (train, ctx.splits.val)]
+    )
+    n = len(tr_y)
+    return fit_trees(
+        session, task.kind, task.name, TokenBatch.concat([tr_tok, va_tok]), anchors,
+        [*tr_y, *va_y], np.concatenate([tr_t, va_t]) + after,
+        np.arange(n), np.arange(n, n + len(va_y)),
+        history=history(ctx, spec, train, ctx.splits.val), max_context=ctx.max_context,
+        seed=CONFIG.seed, threads=CONFIG.threads, echo=lambda line: print(line, flush=True),
+    )  # fmt: skip

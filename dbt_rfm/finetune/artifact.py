@@ -4,9 +4,11 @@
 digits of sha256 over both exported files, so a different net never overwrites another; the
 run's report is ``<out>/<target>-<hash>.finetune.json`` beside them. The contract's free-form
 ``net`` entry gains ``finetune: {base, target, task, best_step}`` so an artifact says where it
-came from; the runtime checks the rest of the contract as usual. Files are written under a
-temporary name and renamed; when the second rename fails the first is undone, so a failed run
-leaves no half-written file and no half of a pair under a final name.
+came from; the runtime checks the rest of the contract as usual. A tree head, when fine-tuning
+fitted one that beats the net, is ``<out>/<target>-<hash>.trees.onnx`` (the hash covers it).
+Files are written under a temporary name and renamed; when a rename fails the earlier ones are
+undone, so a failed run leaves no half-written file and no part of an artifact under a final
+name.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import onnx
 from rfm_runtime.contract import METADATA_KEY, ArtifactContract
+from rfm_runtime.trees import TREES_SUFFIX
 
 from dbt_rfm.nn.encoder import RelationalEncoder
 from dbt_rfm.nn.export import artifact_paths, export_artifact
@@ -53,19 +57,35 @@ def write_artifact(
     out: str | Path,
     target: str,
     provenance: dict[str, Any],
+    trees: Callable[[Path], bytes | None] | None = None,
 ) -> Path:
-    """Export the net with its provenance as ``<out>/<target>-<hash>``; returns that prefix."""
+    """Export the net with its provenance as ``<out>/<target>-<hash>``; returns that prefix.
+
+    ``trees``, when given, is called with the exported net's temporary prefix (a complete
+    artifact) and returns the tree head to write beside it (``<prefix>.trees.onnx``) or None;
+    the hash then covers it too, and nothing reaches a final name unless every step worked.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{safe_name(target)}.tmp{os.getpid()}"
+
+    def files(prefix: Path) -> list[Path]:
+        return [*artifact_paths(prefix), prefix.with_name(prefix.name + TREES_SUFFIX)]
+
     try:
         digest = hashlib.sha256()
         for path in export_artifact(encoder, head, tmp):
             digest.update(_stamp(path, provenance))
+        model = trees(tmp) if trees is not None else None
+        if model is not None:
+            files(tmp)[-1].write_bytes(model)
+            digest.update(model)
         prefix = out / f"{safe_name(target)}-{digest.hexdigest()[:8]}"
         placed: list[Path] = []  # final files this call created (not same-hash ones before it)
         try:
-            for src, dst in zip(artifact_paths(tmp), artifact_paths(prefix), strict=True):
+            for src, dst in zip(files(tmp), files(prefix), strict=True):
+                if not src.exists():
+                    continue
                 new = not dst.exists()
                 os.replace(src, dst)
                 if new:
@@ -75,7 +95,7 @@ def write_artifact(
                 path.unlink(missing_ok=True)
             raise
     finally:
-        for path in artifact_paths(tmp):
+        for path in files(tmp):
             path.unlink(missing_ok=True)
     return prefix
 

@@ -1,9 +1,10 @@
 """``dbt-rfm finetune``: fine-tune the net on one declared target of a dbt-built DuckDB file.
 
 Reads the target's labelled context anchors and their cells, splits them by time, fine-tunes
-encoder and ICL head from the base checkpoint with early stopping, and writes a new artifact
-``<out>/<target>-<hash>.*.onnx`` plus its report ``<out>/<target>-<hash>.finetune.json``; prints
-the command that scores with it.
+encoder and ICL head from the base checkpoint with early stopping, fits a tree head on the
+result for a binary or regression target (:mod:`dbt_rfm.finetune.trees`; kept when it beats
+the net on validation), and writes a new artifact ``<out>/<target>-<hash>.*.onnx`` plus its
+report ``<out>/<target>-<hash>.finetune.json``; prints the command that scores with it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"context anchors per episode (default {d.context_size})",
     )
     p.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {d.lr})")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--threads", type=int, default=None, help="torch and LightGBM threads")
+    p.add_argument(
+        "--trees",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fit a tree head on the net (binary and regression targets; kept when it beats "
+        "the net on validation; default on)",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
     p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")
 
@@ -104,13 +112,19 @@ def run_finetune(
     Raises:
         RfmError: unknown target, missing tables or base checkpoint, too little data.
     """
+    from rfm_runtime.session import RfmSession
+    from rfm_runtime.trees import TREE_TASKS
+
     from dbt_rfm.finetune.artifact import write_artifact, write_report
     from dbt_rfm.finetune.loop import finetune_arrays
     from dbt_rfm.finetune.split import split_by_time
+    from dbt_rfm.finetune.trees import fit_trees
     from dbt_rfm.finetune.warehouse import (
         connect,
+        entity_column_names,
         find_schema,
         label_known,
+        read_history,
         read_labelled,
         read_target,
     )
@@ -136,6 +150,8 @@ def run_finetune(
             con, found, t, encoder.cfg.tokenizer(), config.max_anchors, config.seed
         )
         known = label_known(con, found, target, data.anchor_us)
+        history = read_history(con, found, t)
+        names = entity_column_names(con, found, encoder.cfg.tokenizer())
     finally:
         con.close()
     times = data.anchor_us
@@ -162,7 +178,21 @@ def run_finetune(
     )
     provenance: dict[str, Any] = {"base": str(base_path), "target": target, "task": t.task}
     provenance["best_step"] = res.best_step
-    prefix = write_artifact(res.encoder, res.head, out, target, provenance)
+    trees: dict[str, Any] = {}
+
+    def tree_head(net: Path) -> bytes | None:
+        if not config.trees or t.task not in TREE_TASKS:
+            return None
+        fit = fit_trees(
+            RfmSession.open(net, threads=config.threads), t.task, target, data.tokens,
+            data.anchors, data.labels, times if known is None else known, train, val,
+            history=history, column_names=names, seed=config.seed, threads=config.threads,
+            echo=echo,
+        )  # fmt: skip
+        trees.update(fit.report)
+        return fit.onnx
+
+    prefix = write_artifact(res.encoder, res.head, out, target, provenance, trees=tree_head)
     report = {
         "target": target,
         "task": t.task,
@@ -178,6 +208,7 @@ def run_finetune(
         "n_train": res.n_train,
         "n_val": res.n_val,
         "history": res.history,
+        "trees": trees or None,
         "config": config.to_dict(),
         "seconds": round(time.monotonic() - start, 2),
     }
@@ -213,6 +244,10 @@ def run(args: argparse.Namespace) -> int:
         f"{r['after']['val_loss']} (best step {r['best_step']} of {r['steps']}, "
         f"{r['seconds']}s)"
     )
+    if r["trees"]:
+        tr = r["trees"]
+        verdict = "kept" if tr["kept"] else "dropped: the net alone is better"
+        print(f"tree head: validation {tr['metric']} {tr['net']} -> {tr['trees']} ({verdict})")
     print(f"artifact: {result.artifact}")
     print(f"report: {result.report_path}")
     print(

@@ -14,7 +14,8 @@ class FinetuneConfig:
     """Settings of one fine-tuning run.
 
     Attributes:
-        max_steps: most optimiser steps (one training episode each).
+        max_steps: most optimiser steps (one training episode each); 0 keeps the base net
+            (and fits only the tree head).
         eval_every: steps between validations (and progress lines).
         patience: validations without a better validation loss before stopping early.
         val_fraction: share of the labelled anchors, the latest by anchor time, held out for
@@ -26,6 +27,8 @@ class FinetuneConfig:
         max_anchors: most labelled anchors read from the warehouse (a seeded subsample).
         seed: seeds episodes, subsamples and dropout.
         threads: torch intra-op threads (None: torch's default).
+        trees: fit a tree head on the fine-tuned net (binary and regression targets;
+            :mod:`dbt_rfm.finetune.trees`), kept when it beats the net on validation.
     """
 
     max_steps: int = 2000
@@ -41,10 +44,12 @@ class FinetuneConfig:
     max_anchors: int = 20_000
     seed: int = 0
     threads: int | None = None
+    trees: bool = True
 
     def __post_init__(self) -> None:
+        if int(self.max_steps) < 0:
+            raise RfmError(f"finetune: max_steps must be >= 0, found {self.max_steps}")
         for name in (
-            "max_steps",
             "eval_every",
             "patience",
             "context_size",

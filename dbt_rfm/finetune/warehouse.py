@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from rfm_runtime.hashing import name_ids
 from rfm_runtime.schema import ANCHORS
 from rfm_runtime.token_stream import iter_token_batches
 from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
@@ -23,7 +24,7 @@ from dbt_rfm import duck
 from dbt_rfm.errors import RfmError, did_you_mean
 from dbt_rfm.finetune.split import subsample
 from dbt_rfm.labels import UNIT_SECONDS
-from dbt_rfm.scoring import CELL_ORDER, TARGET_SELECT, ScoringTarget
+from dbt_rfm.scoring import CELL_ORDER, HISTORY_SOURCES, TARGET_SELECT, ScoringTarget
 
 #: The package models fine-tuning reads.
 TABLES = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
@@ -202,6 +203,40 @@ def read_labelled(
         labels=[values[i] for i in rows],
         tokens=TokenBatch.concat(chunks),
     )
+
+
+def read_history(con: Any, schema: str, target: ScoringTarget) -> pa.Table | None:
+    """The history rows of ``target``'s anchors that its readout reads, as scoring reads them
+    (``rfm_target_history`` for a regression target, ``rfm_sibling_history`` for a binary one,
+    ``rfm_item_history`` for a ranking one); None when the model is absent or holds none."""
+    if target.task not in HISTORY_SOURCES:
+        return None
+    source, columns = HISTORY_SOURCES[target.task]
+    model = f"rfm_{source}"
+    present = duck.rows(
+        con,
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, model],
+    )
+    if not present:
+        return None
+    table = duck.arrow_table(
+        con,
+        f'select {", ".join(columns.names)} from "{schema}".{model} where target_name = ?',
+        [target.name],
+    )
+    return table.cast(columns) if table.num_rows else None
+
+
+def entity_column_names(
+    con: Any, schema: str, tokenizer: TokenizerConfig
+) -> dict[tuple[int, ...], str]:
+    """Hashed name ids -> name of every column of an entity row in ``rfm_cells`` (hop 0): the
+    tree head's report names its features with them."""
+    rows = duck.rows(con, f'select distinct column_name from "{schema}".rfm_cells where hop = 0')
+    return {
+        name_ids(str(r[0]), tokenizer.name_buckets, tokenizer.name_slots): str(r[0]) for r in rows
+    }
 
 
 def _label_values(labels: pa.Table, task: str) -> list[Any]:

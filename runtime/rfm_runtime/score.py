@@ -19,7 +19,6 @@ from rfm_runtime.errors import RfmError
 from rfm_runtime.history import READOUT_TERMS as REGRESSION_TERMS
 from rfm_runtime.history import (
     HeadPredict,
-    RegressionReadout,
     TargetHistory,
     fit_regression_readout,
 )
@@ -37,9 +36,10 @@ from rfm_runtime.ranking import (
 )
 from rfm_runtime.schema import CELLS, PREDICTIONS, embeddings_schema
 from rfm_runtime.session import RfmSession
-from rfm_runtime.siblings import BinaryReadout, SiblingHistory, fit_binary_readout
+from rfm_runtime.siblings import SiblingHistory, fit_binary_readout
 from rfm_runtime.token_stream import TokenChunk, iter_token_batches
 from rfm_runtime.tokenize import AnchorKey, TokenBatch, TokenizerConfig, anchor_keys, tokenize
+from rfm_runtime.trees import TreeHead
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -158,52 +158,133 @@ def score(
     """
     config = session.tokenizer_config(batch_size, target_column)
     context, labels = encode_context(session, context_cells, context_labels, task, config, cache)
-    kept = _kept_keys(context_labels, labels.keep)
-    regression: RegressionReadout | None = None
-    binary: BinaryReadout | None = None
-    if isinstance(labels, RankingLabels):
-        items = ItemHistory(history)
-        features = items.features(kept, labels.items)
-        readout = fit_readout(session.class_probs, context, labels, features)
-        if echo:
-            _echo_readout(target_name, "ranking", len(kept), READOUT_TERMS, readout.weights)
-    elif task == "regression" and history is not None:
-        past = TargetHistory(history)
-        y = np.array(context_labels.column("label").to_pylist(), np.float64)[labels.keep]
-        regression = fit_regression_readout(_head(session, task), context, y, past.features(kept))
-        if echo:
-            w = regression.weights
-            _echo_readout(target_name, "regression", len(kept), REGRESSION_TERMS, w)
-    elif task == "binary" and history is not None:
-        siblings = SiblingHistory(history)
-        y = labels.classes.astype(np.float64)
-        base = float(y.mean())
-        binary = fit_binary_readout(_head(session, task), context, y, siblings.features(kept, base))
-        if echo and binary is not None:
-            terms = ("head", *siblings.terms, "bias")
-            _echo_readout(target_name, "binary", len(kept), terms, binary.weights)
+    shown = target_name if echo else None
+    predict = fit_predictor(session, task, context, labels, context_labels, history, top_k, shown)
+    trees = _trees_for(session, target_name, task, echo)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
         keys = anchor_keys(chunk.anchors)
         query = _encode(session, chunk.tokens, keys, config, cache)
-        if isinstance(labels, RankingLabels):
-            head = head_logits(session.class_probs, query, context, labels)
-            scores = readout.scores(items.features(keys, labels.items), head)
-            decoded = decode_ranking(labels, scores, top_k)
-        else:
-            decoded = decode(labels, session.class_probs(query, context, labels))
-            if regression is not None:
-                pred = regression.predict(past.features(keys), decoded.prediction)
-                decoded = replace(decoded, prediction=pred)
-            elif binary is not None:
-                prob = binary.probability(siblings.features(keys, base), decoded.probability)
-                decoded = replace(
-                    decoded, prediction=(prob >= 0.5).astype(np.float64), probability=prob
-                )
+        decoded = predict(query, keys)
+        if trees is not None:
+            decoded = apply_trees(trees, chunk.tokens, query, decoded)
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
         tracker.update(chunk.tokens.num_anchors)
     tracker.finish()
+
+
+Predictor = Callable[[np.ndarray, list[AnchorKey]], Decoded]
+
+
+def fit_predictor(
+    session: RfmSession,
+    task: str,
+    context: np.ndarray,
+    labels: ContextLabels | RankingLabels,
+    context_labels: pa.Table,
+    history: pa.Table | None = None,
+    top_k: int = 10,
+    echo: str | None = None,
+) -> Predictor:
+    """The net's predictor of query anchors from an encoded, labelled context: the ICL head,
+    then the target's readout where it has one, fitted on the context here (ranking: item
+    history; regression and static binary targets with a ``history``: target or sibling
+    history). ``context`` and ``labels`` come from :func:`encode_context`; ``echo`` names the
+    target in a printed line with the readout's weights.
+
+    Returns:
+        ``predict(query embeddings float32[B, d], their anchor keys) -> Decoded``.
+    """
+    kept = _kept_keys(context_labels, labels.keep)
+    if isinstance(labels, RankingLabels):
+        ranked = labels
+        items = ItemHistory(history)
+        readout = fit_readout(
+            session.class_probs, context, ranked, items.features(kept, ranked.items)
+        )
+        if echo:
+            _echo_readout(echo, "ranking", len(kept), READOUT_TERMS, readout.weights)
+
+        def rank(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
+            head = head_logits(session.class_probs, query, context, ranked)
+            scores = readout.scores(items.features(keys, ranked.items), head)
+            return decode_ranking(ranked, scores, top_k)
+
+        return rank
+
+    def net(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
+        return decode(labels, session.class_probs(query, context, labels))
+
+    if task == "regression" and history is not None:
+        past = TargetHistory(history)
+        y = np.array(context_labels.column("label").to_pylist(), np.float64)[labels.keep]
+        regression = fit_regression_readout(_head(session, task), context, y, past.features(kept))
+        if echo:
+            _echo_readout(echo, "regression", len(kept), REGRESSION_TERMS, regression.weights)
+
+        def value(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
+            decoded = net(query, keys)
+            pred = regression.predict(past.features(keys), decoded.prediction)
+            return replace(decoded, prediction=pred)
+
+        return value
+    if task == "binary" and history is not None:
+        siblings = SiblingHistory(history)
+        y = labels.classes.astype(np.float64)
+        base = float(y.mean())
+        binary = fit_binary_readout(_head(session, task), context, y, siblings.features(kept, base))
+        if binary is not None:
+            fitted = binary
+            if echo:
+                terms = ("head", *siblings.terms, "bias")
+                _echo_readout(echo, "binary", len(kept), terms, fitted.weights)
+
+            def probability(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
+                decoded = net(query, keys)
+                prob = fitted.probability(siblings.features(keys, base), decoded.probability)
+                return replace(
+                    decoded, prediction=(prob >= 0.5).astype(np.float64), probability=prob
+                )
+
+            return probability
+    return net
+
+
+def apply_trees(
+    trees: TreeHead, tokens: TokenBatch, query: np.ndarray, decoded: Decoded
+) -> Decoded:
+    """The tree head's prediction of B anchors from their tokens, embeddings and the net's
+    prediction ``decoded`` (:mod:`rfm_runtime.trees`)."""
+    if trees.spec.task == "binary":
+        prob = trees.predict(trees.spec.features(tokens, query, decoded.probability))
+        return replace(decoded, prediction=(prob >= 0.5).astype(np.float64), probability=prob)
+    pred = trees.predict(trees.spec.features(tokens, query, decoded.prediction))
+    return replace(decoded, prediction=pred)
+
+
+def _trees_for(session: RfmSession, target: str, task: str, echo: bool) -> TreeHead | None:
+    """The artifact's tree head when it was fitted for ``target`` (else None: the net alone).
+
+    Raises:
+        RfmError: when it was fitted for a target of that name with another task type.
+    """
+    trees = session.trees
+    if trees is None:
+        return None
+    if trees.spec.target != target:
+        if echo:
+            print(
+                f"dbt-rfm: {target}: the artifact's tree head is fitted for target "
+                f"'{trees.spec.target}'; {target} is scored by the net alone"
+            )
+        return None
+    if trees.spec.task != task:
+        raise RfmError(
+            f"target '{target}' is {task}, but the artifact's tree head ({trees.path}) was "
+            f"fitted for a {trees.spec.task} target of that name; fine-tune again"
+        )
+    return trees
 
 
 def embed(

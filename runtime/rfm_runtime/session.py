@@ -1,4 +1,5 @@
-"""Open an artifact (encoder + ICL head ONNX files), check its contract, run it.
+"""Open an artifact (encoder + ICL head ONNX files, and a tree head where fine-tuning wrote
+one), check its contract, run it.
 
 CUDA is requested when onnxruntime offers it, then CPU; the provider that actually runs is
 read back from ``session.get_providers()`` and logged (an onnxruntime-gpu build lists CUDA as
@@ -20,6 +21,7 @@ from rfm_runtime.contract import METADATA_KEY, TASK_TYPES, ArtifactContract, che
 from rfm_runtime.errors import RfmError
 from rfm_runtime.labels import ContextLabels
 from rfm_runtime.tokenize import TokenBatch, TokenizerConfig
+from rfm_runtime.trees import TREES_SUFFIX, TreeHead
 
 log = logging.getLogger("rfm_runtime")
 
@@ -63,9 +65,13 @@ class RfmSession:
         encoder: onnxruntime session of the encoder.
         head: onnxruntime session of the ICL head.
         contract: the encoder's contract (tokenizer settings, d, K).
-        model_version: first 12 hex digits of sha256 over both files' bytes.
+        model_version: first 12 hex digits of sha256 over the files' bytes (encoder, head, then
+            the tree head where there is one).
         providers: execution providers that actually run, best first.
         artifact: the artifact prefix.
+        trees: the tree head ``<prefix>.trees.onnx`` when the artifact has one (written by
+            ``dbt-rfm finetune`` for one target, :mod:`rfm_runtime.trees`); the model version
+            then covers its bytes too.
     """
 
     encoder: ort.InferenceSession
@@ -74,6 +80,7 @@ class RfmSession:
     model_version: str
     providers: list[str]
     artifact: Path
+    trees: TreeHead | None = None
 
     @classmethod
     def open(
@@ -123,9 +130,21 @@ class RfmSession:
         if requested[0] not in active:
             log.warning("rfm: asked for %s, onnxruntime runs %s", requested[0], active[0])
         log.info("rfm: artifact %s runs on %s", enc_path.name, ", ".join(active))
-        version = digest.hexdigest()[:12]
+        net_version = digest.hexdigest()[:12]
         prefix = enc_path.with_name(enc_path.name[: -len(".encoder.onnx")])
-        return cls(sessions[0], sessions[1], enc_c, version, active, prefix)
+        trees = None
+        trees_path = prefix.with_name(prefix.name + TREES_SUFFIX)
+        if trees_path.is_file():
+            trees = TreeHead.open(trees_path, options, requested)
+            if trees.spec.model_version != net_version:
+                raise RfmError(
+                    f"artifact {artifact}: the tree head {trees_path.name} was fitted on net "
+                    f"{trees.spec.model_version}, but the encoder and head are {net_version}; "
+                    "fine-tune again, or delete the .trees.onnx file to score with the net alone"
+                )
+            digest.update(trees_path.read_bytes())
+        version = digest.hexdigest()[:12]
+        return cls(sessions[0], sessions[1], enc_c, version, active, prefix, trees)
 
     def tokenizer_config(
         self, batch_size: int = 32, target_column: str | tuple[str, ...] | None = None

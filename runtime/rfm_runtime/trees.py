@@ -1,0 +1,206 @@
+"""The tree head: gradient-boosted trees over the entity row's own values, the anchor embedding
+and the net's prediction, fitted by ``dbt-rfm finetune`` for one target (decision 0011).
+
+An artifact may carry ``<prefix>.trees.onnx`` beside its encoder and ICL head: a LightGBM
+model converted to ONNX (``ai.onnx.ml`` tree ensembles, which every onnxruntime build runs),
+whose :class:`TreeSpec` (metadata key ``rfm_trees``) says which target it was fitted for and
+which features it reads, in this order:
+
+1. the entity row's own columns, found by their hashed names among the tokens of node 0: the
+   encoded number (numerical, timestamp, boolean columns) or a category code (categorical
+   columns: the fitted vocabulary of hashed values; others are missing);
+2. the entity row's child counts (the anchor token's ``row_counts``);
+3. the anchor embedding (``d`` values);
+4. the net's prediction after its readout: P(label) for a binary target, the value for a
+   regression target.
+
+Scoring runs the net as always, then the trees on these features, for the target they were
+fitted for only; every other target of a run keeps the net's prediction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from rfm_runtime.errors import RfmError
+from rfm_runtime.tokenize import ROW_COUNT_WIDTH, STYPE_IDS, TokenBatch
+
+#: File suffix of the tree head beside ``<prefix>.encoder.onnx``.
+TREES_SUFFIX = ".trees.onnx"
+#: ONNX metadata key of the :class:`TreeSpec`.
+TREES_KEY = "rfm_trees"
+#: Input name of the tree model.
+TREES_INPUT = "features"
+#: Task types a tree head predicts.
+TREE_TASKS = ("binary", "regression")
+
+
+@dataclass(frozen=True)
+class RowColumn:
+    """One column of the entity row the trees read.
+
+    Attributes:
+        name_ids: the column's hashed name features (``TokenBatch.column_name_ids``).
+        label: the column's name, for reports.
+        codes: categorical columns: hashed value id (first of ``value_ids``) -> code, in the
+            order codes are numbered; None for a column read as a number.
+    """
+
+    name_ids: tuple[int, ...]
+    label: str
+    codes: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TreeSpec:
+    """What a tree head was fitted for and reads (module docstring).
+
+    Attributes:
+        target: the target's name; task: ``binary`` or ``regression``.
+        columns: the entity row's columns, in feature order.
+        embedding_dim: d of the net it was fitted on.
+        model_version: the net's version (its encoder and head bytes) it was fitted on.
+    """
+
+    target: str
+    task: str
+    columns: tuple[RowColumn, ...]
+    embedding_dim: int
+    model_version: str
+
+    @property
+    def width(self) -> int:
+        """Number of features."""
+        return len(self.columns) + ROW_COUNT_WIDTH + self.embedding_dim + 1
+
+    def categorical(self) -> list[int]:
+        """Indices of the features that hold category codes."""
+        return [i for i, c in enumerate(self.columns) if c.codes is not None]
+
+    def names(self) -> list[str]:
+        """Feature names, in order."""
+        counts = [f"row_counts_{i}" for i in range(ROW_COUNT_WIDTH)]
+        emb = [f"embedding_{i}" for i in range(self.embedding_dim)]
+        return [c.label for c in self.columns] + counts + emb + ["net"]
+
+    def to_json(self) -> str:
+        """The spec as JSON (stored in the ONNX metadata)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> TreeSpec:
+        """Parse :meth:`to_json`'s output."""
+        d = json.loads(raw)
+        columns = tuple(
+            RowColumn(
+                tuple(c["name_ids"]),
+                c["label"],
+                None if c["codes"] is None else tuple(c["codes"]),
+            )
+            for c in d["columns"]
+        )
+        return cls(d["target"], d["task"], columns, int(d["embedding_dim"]), d["model_version"])
+
+    def features(self, tokens: TokenBatch, embedding: np.ndarray, net: np.ndarray) -> np.ndarray:
+        """``float32[B, width]`` features of B anchors (module docstring); NaN where missing."""
+        b = tokens.num_anchors
+        out = np.full((b, self.width), np.nan, np.float32)
+        row = (tokens.node_index == 0) & (tokens.column_index > 0) & (tokens.value_null == 0)
+        for j, col in enumerate(self.columns):
+            hit = row & np.all(tokens.column_name_ids == np.asarray(col.name_ids), axis=-1)
+            anchor, pos = np.nonzero(hit)
+            if col.codes is None:
+                out[anchor, j] = tokens.value_num[anchor, pos]
+            else:
+                lookup = {v: i for i, v in enumerate(col.codes)}
+                values = tokens.value_ids[anchor, pos, 0].tolist()
+                out[anchor, j] = [lookup.get(v, np.nan) for v in values]
+        at = len(self.columns)
+        out[:, at : at + ROW_COUNT_WIDTH] = tokens.row_counts[:, 0, :]
+        at += ROW_COUNT_WIDTH
+        out[:, at : at + self.embedding_dim] = embedding
+        out[:, -1] = net
+        return out
+
+
+def row_columns(
+    tokens: TokenBatch,
+    labels: dict[tuple[int, ...], str],
+    max_codes: int = 64,
+    min_count: int = 20,
+) -> tuple[RowColumn, ...]:
+    """The entity row's columns found in ``tokens`` (text columns left out), with the
+    vocabulary of categorical ones.
+
+    Args:
+        tokens: the anchors the trees are fitted on.
+        labels: hashed name ids -> column name, for reports (others are named ``col_<k>``).
+        max_codes: most categories kept per categorical column (the most frequent).
+        min_count: categories seen fewer times are missing.
+    """
+    row = (tokens.node_index == 0) & (tokens.column_index > 0)
+    keys = np.unique(tokens.column_name_ids[row], axis=0)
+    columns = []
+    for k, ids in enumerate(keys):
+        key = tuple(int(v) for v in ids)
+        hit = row & np.all(tokens.column_name_ids == ids, axis=-1)
+        stype = int(tokens.stype[hit][0])
+        label = labels.get(key, f"col_{k}")
+        if stype == STYPE_IDS["categorical"]:
+            values, counts = np.unique(tokens.value_ids[hit][:, 0], return_counts=True)
+            order = np.argsort(-counts, kind="stable")[:max_codes]
+            kept = [int(values[i]) for i in order if counts[i] >= min_count and values[i] != 0]
+            if kept:
+                columns.append(RowColumn(key, label, tuple(kept)))
+        elif stype != STYPE_IDS["text"]:
+            columns.append(RowColumn(key, label))
+    return tuple(columns)
+
+
+class TreeHead:
+    """An opened tree head: its spec and its onnxruntime session."""
+
+    def __init__(self, session: ort.InferenceSession, spec: TreeSpec, path: Path) -> None:
+        self.session, self.spec, self.path = session, spec, path
+        out = session.get_outputs()
+        # LightGBM classifiers give (label, probabilities[B, 2]); regressors one [B, 1] value
+        self._output = out[-1].name
+        self._binary = spec.task == "binary"
+
+    @classmethod
+    def open(cls, path: Path, options: ort.SessionOptions, providers: list[str]) -> TreeHead:
+        """Open ``path`` and read its spec.
+
+        Raises:
+            RfmError: when onnxruntime cannot open it or it carries no spec.
+        """
+        try:
+            sess = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own types
+            raise RfmError(f"onnxruntime cannot open the tree head {path}: {exc}") from exc
+        meta = sess.get_modelmeta().custom_metadata_map
+        if TREES_KEY not in meta:
+            raise RfmError(
+                f"tree head {path} carries no '{TREES_KEY}' metadata; write it with "
+                "`dbt-rfm finetune` (dbt_rfm.finetune.trees)"
+            )
+        spec = TreeSpec.from_json(meta[TREES_KEY])
+        width = sess.get_inputs()[0].shape[-1]
+        if sess.get_inputs()[0].name != TREES_INPUT or width != spec.width:
+            raise RfmError(
+                f"tree head {path}: input {sess.get_inputs()[0].name}[{width}], its spec says "
+                f"{TREES_INPUT}[{spec.width}]"
+            )
+        return cls(sess, spec, path)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """``float64[B]``: P(label) (binary) or the value (regression)."""
+        if len(features) == 0:
+            return np.zeros(0, np.float64)
+        out = np.asarray(self.session.run([self._output], {TREES_INPUT: features})[0])
+        return np.asarray(out[:, 1] if self._binary else out.reshape(-1), np.float64)

@@ -1,0 +1,157 @@
+"""The tree head: fitted by fine-tuning on entity columns, embedding and the net's prediction;
+read back by the session and applied by scoring to its own target only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("lightgbm")
+pytest.importorskip("onnxmltools")
+
+from rfm_runtime.errors import RfmError  # noqa: E402
+from rfm_runtime.hashing import name_ids  # noqa: E402
+from rfm_runtime.score import score  # noqa: E402
+from rfm_runtime.session import RfmSession  # noqa: E402
+from rfm_runtime.tokenize import tokenize  # noqa: E402
+from rfm_runtime.trees import TREES_SUFFIX, TreeSpec  # noqa: E402
+from rfm_synthetic import T0, anchors_of, export_small, label_table, make_cells  # noqa: E402
+
+from dbt_rfm.finetune.config import FinetuneConfig  # noqa: E402
+from dbt_rfm.finetune.trees import fit_trees  # noqa: E402
+from dbt_rfm.pretrain.evaluate import auroc  # noqa: E402
+
+N = 800
+DAY_US = 86_400_000_000
+
+
+def _data():
+    """Cells of N customers, 10 a day; the label is a function of two customer columns (an
+    older customer of segment ``a``), which the small random net does not know."""
+    cells, _ = make_cells(N, seed=5)
+    index = pc.cast(pc.utf8_slice_codeunits(cells["entity_id"], 1), pa.int64()).to_numpy()
+    times = pa.array([T0 + dt.timedelta(days=int(i) // 10) for i in index], pa.timestamp("us"))
+    cells = cells.set_column(1, "anchor_time", times)
+    rows = {}
+    for r in cells.filter(pc.equal(cells["hop"], 0)).to_pylist():
+        rows.setdefault(r["entity_id"], {})[r["column_name"]] = r["num_value"] or r["text_value"]
+    keys = anchors_of(cells)
+    y = np.array([float(rows[e]["segment"] == "a" and rows[e]["age"] > 45) for e, _ in keys])
+    return cells, keys, y
+
+
+CELLS, KEYS, Y = _data()
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("art") / "small"
+    export_small(prefix, seed=7)
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def fitted(artifact):
+    session = RfmSession.open(artifact)
+    config = session.tokenizer_config(64)
+    tokens = tokenize(CELLS, KEYS, config)
+    anchors = pa.table(
+        {"entity_id": [e for e, _ in KEYS], "anchor_time": [t for _, t in KEYS]},
+    ).cast(pa.schema([("entity_id", pa.string()), ("anchor_time", pa.timestamp("us"))]))
+    times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
+    train = np.flatnonzero(times < np.quantile(times, 0.8))
+    val = np.flatnonzero(times >= np.quantile(times, 0.8))
+    names = {
+        name_ids(c, config.name_buckets, config.name_slots): c
+        for c in ("age", "segment", "active", "signup")
+    }
+    fit = fit_trees(
+        session, "binary", "older_a", tokens, anchors, list(Y), times + DAY_US, train, val,
+        column_names=names, seed=0, threads=1,
+    )  # fmt: skip
+    return session, tokens, fit
+
+
+def test_fit_learns_the_entity_columns_and_beats_the_net(fitted) -> None:
+    _, _, fit = fitted
+    r = fit.report
+    assert r["kept"] and fit.onnx is not None
+    assert r["trees"] > 0.95 and r["trees"] > r["net"] + 0.05
+    assert {"age", "segment"} <= set(r["top_features"][:3])
+    assert TreeSpec.from_json(fit.spec.to_json()) == fit.spec
+
+
+def test_features_read_the_entity_row(fitted) -> None:
+    session, tokens, fit = fitted
+    spec = fit.spec
+    labels = [c.label for c in spec.columns]
+    assert set(labels) == {"age", "segment", "active", "signup"}
+    x = spec.features(tokens, np.zeros((tokens.num_anchors, spec.embedding_dim)), np.full(N, 0.3))
+    segment = x[:, labels.index("segment")]
+    rows = CELLS.filter(
+        pc.and_(pc.equal(CELLS["hop"], 0), pc.equal(CELLS["column_name"], "segment"))
+    )
+    text = dict(zip(rows["entity_id"].to_pylist(), rows["text_value"].to_pylist(), strict=True))
+    seg = np.array([text[e] for e, _ in KEYS])
+    # one code per category, the same for every anchor of it
+    assert len(set(segment[seg == "a"])) == 1 and len(set(segment[seg == "b"])) == 1
+    assert segment[seg == "a"][0] != segment[seg == "b"][0]
+    assert np.all(x[:, -1] == np.float32(0.3))
+    assert not np.isnan(x[:, labels.index("age")]).any()
+
+
+def test_scoring_applies_the_trees_to_their_target_only(fitted, tmp_path, artifact) -> None:
+    session, tokens, fit = fitted
+    prefix = tmp_path / "ft"
+    for suffix in (".encoder.onnx", ".icl_head.onnx"):
+        shutil.copy(f"{artifact}{suffix}", f"{prefix}{suffix}")
+    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
+    tuned = RfmSession.open(prefix)
+    assert tuned.trees is not None and tuned.model_version != session.model_version
+    first = pa.array([e for e, _ in KEYS[:600]])
+    context, queries = CELLS.filter(pc.is_in(CELLS["entity_id"], first)), CELLS
+    ctx_labels = label_table(context, Y[:600].astype(np.int64))
+
+    def run(s: RfmSession, name: str) -> np.ndarray:
+        out = pa.Table.from_batches(
+            list(score(s, context.to_batches(), ctx_labels, queries.to_batches(), "binary", name))
+        )
+        return out["probability"].to_numpy()
+
+    with_trees, other = run(tuned, "older_a"), run(tuned, "another_target")
+    net = run(session, "older_a")
+    assert np.array_equal(other, net)
+    assert auroc(Y, with_trees) > max(0.95, auroc(Y, net) + 0.05)
+
+
+def test_a_tree_head_of_another_net_is_refused(fitted, tmp_path) -> None:
+    _, _, fit = fitted
+    prefix = tmp_path / "other"
+    export_small(prefix, seed=8)
+    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
+    with pytest.raises(RfmError, match="fitted on net"):
+        RfmSession.open(prefix)
+
+
+def test_a_tree_head_for_another_task_is_refused(fitted, tmp_path, artifact) -> None:
+    _, _, fit = fitted
+    prefix = tmp_path / "ft"
+    for suffix in (".encoder.onnx", ".icl_head.onnx"):
+        shutil.copy(f"{artifact}{suffix}", f"{prefix}{suffix}")
+    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
+    tuned = RfmSession.open(prefix)
+    labels = label_table(CELLS, Y.astype(np.int64))
+    with pytest.raises(RfmError, match="fitted for a binary target"):
+        list(score(tuned, CELLS.to_batches(), labels, CELLS.to_batches(), "regression", "older_a"))
+
+
+def test_zero_steps_is_a_valid_config_and_negative_is_not() -> None:
+    assert FinetuneConfig(max_steps=0).max_steps == 0
+    with pytest.raises(Exception, match="max_steps must be >= 0"):
+        FinetuneConfig(max_steps=-1)
