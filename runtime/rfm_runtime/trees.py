@@ -28,7 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rfm_runtime.errors import RfmError
-from rfm_runtime.tokenize import ROW_COUNT_WIDTH, STYPE_IDS, TokenBatch
+from rfm_runtime.tokenize import COUNT_WINDOWS_DAYS, ROW_COUNT_WIDTH, STYPE_IDS, TokenBatch
 
 #: File suffix of the tree head beside ``<prefix>.encoder.onnx``.
 TREES_SUFFIX = ".trees.onnx"
@@ -84,7 +84,7 @@ class TreeSpec:
 
     def names(self) -> list[str]:
         """Feature names, in order."""
-        counts = [f"row_counts_{i}" for i in range(ROW_COUNT_WIDTH)]
+        counts = ["children", *(f"children_{d:g}d" for d in COUNT_WINDOWS_DAYS)]
         emb = [f"embedding_{i}" for i in range(self.embedding_dim)]
         return [c.label for c in self.columns] + counts + emb + ["net"]
 
