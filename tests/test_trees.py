@@ -106,13 +106,18 @@ def test_features_read_the_entity_row(fitted) -> None:
     assert not np.isnan(x[:, labels.index("age")]).any()
 
 
-def test_scoring_applies_the_trees_to_their_target_only(fitted, tmp_path, artifact) -> None:
-    session, tokens, fit = fitted
-    prefix = tmp_path / "ft"
+def _with_trees(artifact, trees: bytes, folder) -> RfmSession:
+    """A copy of ``artifact`` in ``folder`` with the tree head beside it, opened."""
+    prefix = folder / "ft"
     for suffix in (".encoder.onnx", ".icl_head.onnx"):
         shutil.copy(f"{artifact}{suffix}", f"{prefix}{suffix}")
-    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
-    tuned = RfmSession.open(prefix)
+    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(trees)
+    return RfmSession.open(prefix)
+
+
+def test_scoring_applies_the_trees_to_their_target_only(fitted, tmp_path, artifact) -> None:
+    session, tokens, fit = fitted
+    tuned = _with_trees(artifact, fit.onnx, tmp_path)
     assert tuned.trees is not None and tuned.model_version != session.model_version
     first = pa.array([e for e, _ in KEYS[:600]])
     context, queries = CELLS.filter(pc.is_in(CELLS["entity_id"], first)), CELLS
@@ -141,11 +146,7 @@ def test_a_tree_head_of_another_net_is_refused(fitted, tmp_path) -> None:
 
 def test_a_tree_head_for_another_task_is_refused(fitted, tmp_path, artifact) -> None:
     _, _, fit = fitted
-    prefix = tmp_path / "ft"
-    for suffix in (".encoder.onnx", ".icl_head.onnx"):
-        shutil.copy(f"{artifact}{suffix}", f"{prefix}{suffix}")
-    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
-    tuned = RfmSession.open(prefix)
+    tuned = _with_trees(artifact, fit.onnx, tmp_path)
     labels = label_table(CELLS, Y.astype(np.int64))
     with pytest.raises(RfmError, match="fitted for a binary target"):
         list(score(tuned, CELLS.to_batches(), labels, CELLS.to_batches(), "regression", "older_a"))
