@@ -156,3 +156,14 @@ def test_zero_steps_is_a_valid_config_and_negative_is_not() -> None:
     assert FinetuneConfig(max_steps=0).max_steps == 0
     with pytest.raises(Exception, match="max_steps must be >= 0"):
         FinetuneConfig(max_steps=-1)
+
+
+def test_too_few_anchors_skip_the_tree_head(fitted) -> None:
+    session, tokens, _ = fitted
+    few = np.arange(120)
+    anchors = label_table(CELLS, Y).select(["entity_id", "anchor_time"]).take(few)
+    times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
+    fit = fit_trees(session, "binary", "older_a", tokens.take(few), anchors, list(Y[few]),
+                    times + DAY_US, few[:100], few[100:])  # fmt: skip
+    assert fit.onnx is None and fit.spec is None
+    assert "needs 100" in fit.report["skipped"] and fit.report["n_train"] < 100

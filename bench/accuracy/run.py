@@ -234,10 +234,12 @@ def markdown(doc: dict[str, Any]) -> str:
             notes = (
                 f"steps {p['steps']}, kept step {p['best_step']}, trained on {p.get('trained_on')}"
             )
-            if p.get("trees"):
-                t = p["trees"]
+            t = p.get("trees") or {}
+            if "net" in t:
                 verdict = "kept" if t["kept"] else "dropped"
                 notes += f"; tree head {verdict} (val {t['net']:.4f} -> {t['trees']:.4f})"
+            elif t:
+                notes += "; tree head skipped"
         elif "context_per_time" in p:
             notes = f"context {p['context_per_time']} per query time"
         vs = r.get(f"vs_{REFERENCE}")

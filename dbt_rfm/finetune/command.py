@@ -246,8 +246,11 @@ def run(args: argparse.Namespace) -> int:
     )
     if r["trees"]:
         tr = r["trees"]
-        verdict = "kept" if tr["kept"] else "dropped: the net alone is better"
-        print(f"tree head: validation {tr['metric']} {tr['net']} -> {tr['trees']} ({verdict})")
+        if "skipped" in tr:
+            print(f"tree head: skipped: {tr['skipped']}")
+        else:
+            verdict = "kept" if tr["kept"] else "dropped: the net alone is better"
+            print(f"tree head: validation {tr['metric']} {tr['net']} -> {tr['trees']} ({verdict})")
     print(f"artifact: {result.artifact}")
     print(f"report: {result.report_path}")
     print(

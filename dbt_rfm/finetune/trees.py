@@ -46,6 +46,8 @@ PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 MAX_ROUNDS = 2000
+#: Fewest training anchors with a net prediction the trees are fitted on (else none is).
+MIN_ROWS = 100
 EARLY_STOP = 50
 #: Anchors embedded per encoder run.
 BATCH = 256
@@ -56,13 +58,15 @@ class TreeFit:
     """A fitted tree head.
 
     Attributes:
-        spec: what it reads and was fitted for.
-        onnx: the converted model (spec in its metadata), or None when the trees did not beat
-            the net alone on validation (then the artifact has no tree head).
+        spec: what it reads and was fitted for (None when too few anchors had a prediction
+            from an earlier context to fit on: then ``report["skipped"]`` says why).
+        onnx: the converted model (spec in its metadata), or None when the trees were not
+            fitted or did not beat the net alone on validation (then the artifact has no
+            tree head).
         report: rounds, rows, validation metric of the net and of the trees, top features.
     """
 
-    spec: TreeSpec
+    spec: TreeSpec | None
     onnx: bytes | None
     report: dict[str, Any]
 
@@ -144,7 +148,7 @@ def fit_trees(
         echo: receives progress lines.
 
     Raises:
-        RfmError: for a task the trees do not predict, or too few anchors to learn from.
+        RfmError: for a task the trees do not predict.
     """
     import lightgbm as lgb
 
@@ -168,12 +172,15 @@ def fit_trees(
     net[val] = net_predictions(session, task, embedding, anchors, labels, train, known_us, val,
                                at, history, max_context)  # fmt: skip
     learn = train[np.isfinite(net[train])]
-    if len(learn) < 100 or not np.isfinite(net[val]).all():
-        raise RfmError(
-            f"finetune: target '{target}': {len(learn)} training anchors have a prediction "
-            "from an earlier context; the tree head needs at least 100 (read more anchors: "
-            "raise anchors.max_context, or widen anchors.spine)"
+    if len(learn) < MIN_ROWS or not np.isfinite(net[val]).all():
+        why = (
+            f"{len(learn)} training anchors have a prediction from an earlier context, and "
+            f"the tree head needs {MIN_ROWS} (label more anchors: raise anchors.max_context, "
+            "or start anchors.spine earlier)"
         )
+        say(f"finetune {target}: tree head skipped: {why}")
+        skipped = {"kept": False, "skipped": why, "n_train": int(len(learn)), "n_val": len(val)}
+        return TreeFit(None, None, skipped)
     say(f"finetune {target}: tree head: net predictions of {len(learn)} training and "
         f"{len(val)} validation anchors ({time.monotonic() - start:.0f}s)")  # fmt: skip
     spec = TreeSpec(target, task, row_columns(tokens.take(learn), column_names or {}),
