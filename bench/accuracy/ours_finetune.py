@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from rfm_runtime.hashing import name_ids
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch, anchor_keys, time_us, tokenize
 from rfm_runtime.trees import TREE_TASKS, TREES_SUFFIX
@@ -156,10 +157,18 @@ def _fit_trees(
         [t.select(["entity_id", "anchor_time"]) for t in (train, ctx.splits.val)]
     )
     n = len(tr_y)
+    cfg = session.tokenizer_config()
+    names = {
+        name_ids(c.name, cfg.name_buckets, cfg.name_slots): c.name
+        for t in spec.tables
+        if t.name == task.entity_table
+        for c in t.columns
+    }
     return fit_trees(
         session, task.kind, task.name, TokenBatch.concat([tr_tok, va_tok]), anchors,
         [*tr_y, *va_y], np.concatenate([tr_t, va_t]) + after,
         np.arange(n), np.arange(n, n + len(va_y)),
-        history=history(ctx, spec, train, ctx.splits.val), max_context=ctx.max_context,
+        history=history(ctx, spec, train, ctx.splits.val), column_names=names,
+        max_context=ctx.max_context,
         seed=CONFIG.seed, threads=CONFIG.threads, echo=lambda line: print(line, flush=True),
     )  # fmt: skip
