@@ -16,11 +16,10 @@ pytest.importorskip("lightgbm")
 pytest.importorskip("onnxmltools")
 
 from rfm_runtime.errors import RfmError  # noqa: E402
-from rfm_runtime.hashing import name_ids  # noqa: E402
 from rfm_runtime.score import score  # noqa: E402
 from rfm_runtime.session import RfmSession  # noqa: E402
 from rfm_runtime.tokenize import tokenize  # noqa: E402
-from rfm_runtime.trees import TREES_SUFFIX, TreeSpec  # noqa: E402
+from rfm_runtime.trees import TREES_SUFFIX, TreeSpec, name_labels  # noqa: E402
 from rfm_synthetic import T0, anchors_of, export_small, label_table, make_cells  # noqa: E402
 
 from dbt_rfm.finetune.config import FinetuneConfig  # noqa: E402
@@ -67,10 +66,7 @@ def fitted(artifact):
     times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
     train = np.flatnonzero(times < np.quantile(times, 0.8))
     val = np.flatnonzero(times >= np.quantile(times, 0.8))
-    names = {
-        name_ids(c, config.name_buckets, config.name_slots): c
-        for c in ("age", "segment", "active", "signup")
-    }
+    names = name_labels(("age", "segment", "active", "signup"), config)
     fit = fit_trees(
         session, "binary", "older_a", tokens, anchors, list(Y), times + DAY_US, train, val,
         column_names=names, seed=0, threads=1,

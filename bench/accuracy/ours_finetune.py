@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from rfm_runtime.hashing import name_ids
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch, anchor_keys, time_us, tokenize
-from rfm_runtime.trees import TREE_TASKS, TREES_SUFFIX
+from rfm_runtime.trees import TREE_TASKS, TREES_SUFFIX, name_labels
 
 from bench.accuracy.arms import ArmContext, ArmResult, labels
 from bench.accuracy.data import REPO
@@ -157,13 +156,8 @@ def _fit_trees(
         [t.select(["entity_id", "anchor_time"]) for t in (train, ctx.splits.val)]
     )
     n = len(tr_y)
-    cfg = session.tokenizer_config()
-    names = {
-        name_ids(c.name, cfg.name_buckets, cfg.name_slots): c.name
-        for t in spec.tables
-        if t.name == task.entity_table
-        for c in t.columns
-    }
+    columns = [c.name for t in spec.tables if t.name == task.entity_table for c in t.columns]
+    names = name_labels(columns, session.tokenizer_config())
     return fit_trees(
         session, task.kind, task.name, TokenBatch.concat([tr_tok, va_tok]), anchors,
         [*tr_y, *va_y], np.concatenate([tr_t, va_t]) + after,

@@ -85,6 +85,7 @@ def net_predictions(
     task: str,
     embedding: np.ndarray,
     anchors: pa.Table,
+    times: np.ndarray,
     labels: Sequence[float],
     pool: np.ndarray,
     known_us: np.ndarray,
@@ -95,8 +96,8 @@ def net_predictions(
 ) -> np.ndarray:
     """``float64[Q]``: the net's prediction (P(label) or value, after its readout) of the
     anchors ``queries`` from a context of the ``pool`` anchors known by ``at_us`` (the most
-    recent ``max_context``); NaN when no pool anchor is known then."""
-    times = np.asarray(anchors.column("anchor_time").cast(pa.int64()).to_numpy())
+    recent by ``times``, the anchors' times in microseconds, at most ``max_context``); NaN when
+    fewer than two pool anchors are known then."""
     ctx = pool[known_us[pool] <= at_us]
     ctx = ctx[np.argsort(times[ctx], kind="stable")]
     if max_context is not None:
@@ -166,11 +167,11 @@ def fit_trees(
     for run in np.array_split(order, CHUNKS):
         if len(run):
             at = int(times[run].min())
-            net[run] = net_predictions(session, task, embedding, anchors, labels, train,
-                                       known_us, run, at, history, max_context)  # fmt: skip
+            net[run] = net_predictions(session, task, embedding, anchors, times, labels,
+                                       train, known_us, run, at, history, max_context)  # fmt: skip
     at = int(times[val].min())
-    net[val] = net_predictions(session, task, embedding, anchors, labels, train, known_us, val,
-                               at, history, max_context)  # fmt: skip
+    net[val] = net_predictions(session, task, embedding, anchors, times, labels, train,
+                               known_us, val, at, history, max_context)  # fmt: skip
     learn = train[np.isfinite(net[train])]
     if len(learn) < MIN_ROWS or not np.isfinite(net[val]).all():
         why = (

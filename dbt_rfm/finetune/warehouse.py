@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from rfm_runtime.hashing import name_ids
 from rfm_runtime.schema import ANCHORS
 from rfm_runtime.token_stream import iter_token_batches
 from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
+from rfm_runtime.trees import name_labels
 
 from dbt_rfm import duck
 from dbt_rfm.errors import RfmError, did_you_mean
@@ -234,9 +234,7 @@ def entity_column_names(
     """Hashed name ids -> name of every column of an entity row in ``rfm_cells`` (hop 0): the
     tree head's report names its features with them."""
     rows = duck.rows(con, f'select distinct column_name from "{schema}".rfm_cells where hop = 0')
-    return {
-        name_ids(str(r[0]), tokenizer.name_buckets, tokenizer.name_slots): str(r[0]) for r in rows
-    }
+    return name_labels((str(r[0]) for r in rows), tokenizer)
 
 
 def _label_values(labels: pa.Table, task: str) -> list[Any]:

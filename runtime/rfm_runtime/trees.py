@@ -21,6 +21,7 @@ fitted for only; every other target of a run keeps the net's prediction.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +29,14 @@ import numpy as np
 import onnxruntime as ort
 
 from rfm_runtime.errors import RfmError
-from rfm_runtime.tokenize import COUNT_WINDOWS_DAYS, ROW_COUNT_WIDTH, STYPE_IDS, TokenBatch
+from rfm_runtime.hashing import name_ids
+from rfm_runtime.tokenize import (
+    COUNT_WINDOWS_DAYS,
+    ROW_COUNT_WIDTH,
+    STYPE_IDS,
+    TokenBatch,
+    TokenizerConfig,
+)
 
 #: File suffix of the tree head beside ``<prefix>.encoder.onnx``.
 TREES_SUFFIX = ".trees.onnx"
@@ -126,6 +134,11 @@ class TreeSpec:
         out[:, at : at + self.embedding_dim] = embedding
         out[:, -1] = net
         return out
+
+
+def name_labels(names: Iterable[str], config: TokenizerConfig) -> dict[tuple[int, ...], str]:
+    """Hashed name ids -> name, for :func:`row_columns`'s ``labels``."""
+    return {name_ids(n, config.name_buckets, config.name_slots): n for n in names}
 
 
 def row_columns(
