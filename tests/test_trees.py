@@ -4,6 +4,7 @@ read back by the session and applied by scoring to its own target only."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import numpy as np
@@ -66,7 +67,20 @@ def fitted(artifact):
     times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
     train = np.flatnonzero(times < np.quantile(times, 0.8))
     val = np.flatnonzero(times >= np.quantile(times, 0.8))
-    names = name_labels(("age", "segment", "active", "signup"), config)
+    names = name_labels(
+        (
+            "age",
+            "segment",
+            "active",
+            "signup",
+            "customers",
+            "orders",
+            "amount",
+            "products",
+            "price",
+        ),
+        config,
+    )
     fit = fit_trees(
         session, "binary", "older_a", tokens, anchors, list(Y), times + DAY_US, train, val,
         column_names=names, seed=0, threads=1,
@@ -100,6 +114,41 @@ def test_features_read_the_entity_row(fitted) -> None:
     assert segment[seg == "a"][0] != segment[seg == "b"][0]
     assert np.all(x[:, -1] == np.float32(0.3))
     assert not np.isnan(x[:, labels.index("age")]).any()
+
+
+def test_features_aggregate_the_linked_rows(fitted) -> None:
+    """A linked column gives the mean over the anchor's sampled rows and the value of the most
+    recent one; an anchor without such rows has neither."""
+    _, tokens, fit = fitted
+    spec = fit.spec
+    assert {"customers>orders.amount@1", "orders>products.price@2"} <= {
+        c.label for c in spec.linked
+    }
+    names = spec.names()
+    x = spec.features(tokens, np.zeros((N, spec.embedding_dim)), np.zeros(N))
+    mean = x[:, names.index("customers>orders.amount@1:mean")]
+    last = x[:, names.index("customers>orders.amount@1:last")]
+    amounts = CELLS.filter(
+        pc.and_(pc.equal(CELLS["table_name"], "orders"), pc.equal(CELLS["column_name"], "amount"))
+    )
+    orders: dict[str, list[tuple[float, float]]] = {}
+    for r in amounts.to_pylist():
+        orders.setdefault(r["entity_id"], []).append((r["rel_days"], r["num_value"]))
+    n = np.array([len(orders.get(e, ())) for e, _ in KEYS])
+    assert 0 < (n == 0).sum() < N and (n > 1).sum() > N / 2
+    assert np.isnan(mean[n == 0]).all() and np.isnan(last[n == 0]).all()
+    assert np.array_equal(mean[n == 1], last[n == 1]) and not np.allclose(mean[n > 1], last[n > 1])
+    # the most recent order's encoded amount sorts the anchors as its raw amount does
+    recent = np.array([max(orders[e])[1] for e, _ in KEYS if e in orders])
+    assert np.all(np.diff(last[n > 0][np.argsort(recent)]) >= 0)
+
+
+def test_a_spec_without_linked_columns_still_reads(fitted) -> None:
+    spec = fitted[2].spec
+    raw = json.loads(spec.to_json())
+    del raw["linked"]
+    old = TreeSpec.from_json(json.dumps(raw))
+    assert old.linked == () and old.width == spec.width - 2 * len(spec.linked)
 
 
 def _with_trees(artifact, trees: bytes, folder) -> RfmSession:

@@ -156,8 +156,10 @@ def _fit_trees(
         [t.select(["entity_id", "anchor_time"]) for t in (train, ctx.splits.val)]
     )
     n = len(tr_y)
-    columns = [c.name for t in spec.tables if t.name == task.entity_table for c in t.columns]
-    names = name_labels(columns, session.tokenizer_config())
+    tables = [t.name for t in spec.tables]
+    names = name_labels(
+        [*tables, *(c.name for t in spec.tables for c in t.columns)], session.tokenizer_config()
+    )
     return fit_trees(
         session, task.kind, task.name, TokenBatch.concat([tr_tok, va_tok]), anchors,
         [*tr_y, *va_y], np.concatenate([tr_t, va_t]) + after,

@@ -120,8 +120,8 @@ def run_finetune(
     from dbt_rfm.finetune.split import split_by_time
     from dbt_rfm.finetune.trees import fit_trees
     from dbt_rfm.finetune.warehouse import (
+        cell_names,
         connect,
-        entity_column_names,
         find_schema,
         label_known,
         read_history,
@@ -151,7 +151,7 @@ def run_finetune(
         )
         known = label_known(con, found, target, data.anchor_us)
         history = read_history(con, found, t)
-        names = entity_column_names(con, found, encoder.cfg.tokenizer())
+        names = cell_names(con, found, encoder.cfg.tokenizer())
     finally:
         con.close()
     times = data.anchor_us

@@ -1,17 +1,18 @@
-"""Fit the tree head of a fine-tuned artifact (:mod:`rfm_runtime.trees`, decision 0011).
+"""Fit the tree head of a fine-tuned artifact (:mod:`rfm_runtime.trees`, decisions 0011 and
+0012).
 
-The trees learn the target from the entity row's own values, the anchor embedding and the net's
-prediction. The net's prediction of an anchor must come from a context the net could have had
-at that anchor's time, as in scoring, or the trees would learn to trust a prediction that saw
-its own label. So the training anchors are cut into :data:`CHUNKS` runs in time order; each run
-is predicted from a context of the anchors whose label was known by the run's first anchor time
-(the most recent ``max_context`` of them), by the net and its readout exactly as
-:func:`rfm_runtime.score.fit_predictor` scores; the first run has no context and is not learnt
-from. The validation anchors are predicted from the training anchors known by the first
-validation anchor time. LightGBM (fixed, light settings) early-stops on the validation anchors,
-and the trees are kept only when they beat the net alone on the validation metric (AUROC for a
-binary target, MAE for a regression target): fine-tuning never makes the validation metric
-worse.
+The trees learn the target from the entity row's own values, aggregates of its linked rows, the
+anchor embedding and the net's prediction. The net's prediction of an anchor must come from a
+context the net could have had at that anchor's time, as in scoring, or the trees would learn to
+trust a prediction that saw its own label. So the training anchors are cut into :data:`CHUNKS`
+runs in time order; each run is predicted from a context of the anchors whose label was known by
+the run's first anchor time (the most recent ``max_context`` of them), by the net and its
+readout exactly as :func:`rfm_runtime.score.fit_predictor` scores; the first run has no context
+and is not learnt from. The validation anchors are predicted from the training anchors known by
+the first validation anchor time. LightGBM (fixed, light settings) early-stops on the validation
+anchors, and the trees are kept only when they beat the net alone on the validation metric
+(AUROC for a binary target, MAE for a regression target): fine-tuning never makes the validation
+metric worse.
 
 LightGBM and onnxmltools (the ``train`` extra) fit and convert the trees; scoring needs neither.
 """
@@ -29,7 +30,14 @@ from rfm_runtime.labels import prepare_labels
 from rfm_runtime.score import fit_predictor
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch, anchor_keys
-from rfm_runtime.trees import TREE_TASKS, TREES_INPUT, TREES_KEY, TreeSpec, row_columns
+from rfm_runtime.trees import (
+    TREE_TASKS,
+    TREES_INPUT,
+    TREES_KEY,
+    TreeSpec,
+    linked_columns,
+    row_columns,
+)
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.pretrain.evaluate import auroc
@@ -93,17 +101,17 @@ def net_predictions(
     at_us: int,
     history: pa.Table | None,
     max_context: int | None,
-) -> np.ndarray:
-    """``float64[Q]``: the net's prediction (P(label) or value, after its readout) of the
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The net's prediction ``float64[Q]`` (P(label) or value, after its readout) of the
     anchors ``queries`` from a context of the ``pool`` anchors known by ``at_us`` (the most
-    recent by ``times``, the anchors' times in microseconds, at most ``max_context``); NaN when
-    fewer than two pool anchors are known then."""
+    recent by ``times``, the anchors' times in microseconds, at most ``max_context``), and its
+    readout's inputs by name; NaN and none when fewer than two pool anchors are known then."""
     ctx = pool[known_us[pool] <= at_us]
     ctx = ctx[np.argsort(times[ctx], kind="stable")]
     if max_context is not None:
         ctx = ctx[-max_context:]
     if len(ctx) < 2:
-        return np.full(len(queries), np.nan)
+        return np.full(len(queries), np.nan), {}
     values = [labels[i] for i in ctx]
     context_labels = anchors.take(pa.array(ctx)).append_column("label", pa.array(values))
     prepared = prepare_labels(task, values, session.contract.max_classes)
@@ -112,7 +120,7 @@ def net_predictions(
     keys = anchor_keys(anchors.take(pa.array(queries)))
     decoded = predict(embedding[queries], keys)
     out = decoded.probability if task == "binary" else decoded.prediction
-    return np.asarray(out, np.float64)
+    return np.asarray(out, np.float64), decoded.inputs
 
 
 def fit_trees(
@@ -143,7 +151,7 @@ def fit_trees(
         known_us: when each label became known, microseconds since the epoch.
         train, val: row indices of the training and validation anchors.
         history: the readout's history of the anchors (as scoring reads it), or None.
-        column_names: hashed column name ids -> column name, for the report.
+        column_names: hashed table and column name ids -> name, for the report.
         max_context: most context anchors per prediction (None: every known one).
         seed: LightGBM's seed; threads: its threads (None: LightGBM's default).
         echo: receives progress lines.
@@ -164,14 +172,15 @@ def fit_trees(
     times = np.asarray(anchors.column("anchor_time").cast(pa.int64()).to_numpy())
     order = train[np.argsort(times[train], kind="stable")]
     net = np.full(len(y), np.nan)
-    for run in np.array_split(order, CHUNKS):
+    readout: dict[str, np.ndarray] = {}
+    for run in [*np.array_split(order, CHUNKS), val]:
         if len(run):
             at = int(times[run].min())
-            net[run] = net_predictions(session, task, embedding, anchors, times, labels,
-                                       train, known_us, run, at, history, max_context)  # fmt: skip
-    at = int(times[val].min())
-    net[val] = net_predictions(session, task, embedding, anchors, times, labels, train,
-                               known_us, val, at, history, max_context)  # fmt: skip
+            net[run], inputs = net_predictions(session, task, embedding, anchors, times,
+                                               labels, train, known_us, run, at, history,
+                                               max_context)  # fmt: skip
+            for name, values in inputs.items():
+                readout.setdefault(name, np.full(len(y), np.nan))[run] = values
     learn = train[np.isfinite(net[train])]
     if len(learn) < MIN_ROWS or not np.isfinite(net[val]).all():
         why = (
@@ -184,9 +193,12 @@ def fit_trees(
         return TreeFit(None, None, skipped)
     say(f"finetune {target}: tree head: net predictions of {len(learn)} training and "
         f"{len(val)} validation anchors ({time.monotonic() - start:.0f}s)")  # fmt: skip
-    spec = TreeSpec(target, task, row_columns(tokens.take(learn), column_names or {}),
-                    session.embedding_dim, session.model_version)  # fmt: skip
-    x = spec.features(tokens, embedding, net)
+    fitted = tokens.take(learn)
+    names = column_names or {}
+    spec = TreeSpec(target, task, row_columns(fitted, names), session.embedding_dim,
+                    session.model_version, linked_columns(fitted, names),
+                    tuple(sorted(readout)))  # fmt: skip
+    x = spec.features(tokens, embedding, net, readout)
     params = PARAMS | {"objective": "binary" if task == "binary" else "l1", "seed": seed}
     if threads:
         params["num_threads"] = threads

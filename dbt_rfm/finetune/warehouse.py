@@ -228,12 +228,14 @@ def read_history(con: Any, schema: str, target: ScoringTarget) -> pa.Table | Non
     return table.cast(columns) if table.num_rows else None
 
 
-def entity_column_names(
-    con: Any, schema: str, tokenizer: TokenizerConfig
-) -> dict[tuple[int, ...], str]:
-    """Hashed name ids -> name of every column of an entity row in ``rfm_cells`` (hop 0): the
-    tree head's report names its features with them."""
-    rows = duck.rows(con, f'select distinct column_name from "{schema}".rfm_cells where hop = 0')
+def cell_names(con: Any, schema: str, tokenizer: TokenizerConfig) -> dict[tuple[int, ...], str]:
+    """Hashed name ids -> name of every table and column in ``rfm_cells``: the tree head's
+    report names its features with them."""
+    rows = duck.rows(
+        con,
+        f'select distinct column_name from "{schema}".rfm_cells union '
+        f'select distinct table_name from "{schema}".rfm_cells',
+    )
     return name_labels((str(r[0]) for r in rows), tokenizer)
 
 

@@ -16,7 +16,7 @@ Training and serving share this module, so both see the same label encoding.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -135,6 +135,9 @@ class Decoded:
     probability: np.ndarray  # float64[Q], NaN where not applicable
     predicted_class: list[str | None]
     class_scores: list[list[dict[str, object]] | None]
+    #: the readout's inputs beside the head's output, by name (float64[Q] each): the target
+    #: or sibling history features; the tree head reads them (:mod:`rfm_runtime.trees`)
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def decode(ctx: ContextLabels, probs: np.ndarray) -> Decoded:

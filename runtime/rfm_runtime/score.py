@@ -8,7 +8,7 @@ time; the output is a generator of record batches that a dbt Python model can re
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -16,12 +16,13 @@ import pyarrow as pa
 
 from rfm_runtime.embed_cache import EmbeddingCache
 from rfm_runtime.errors import RfmError
-from rfm_runtime.history import READOUT_TERMS as REGRESSION_TERMS
 from rfm_runtime.history import (
+    HISTORY_TERMS,
     HeadPredict,
     TargetHistory,
     fit_regression_readout,
 )
+from rfm_runtime.history import READOUT_TERMS as REGRESSION_TERMS
 from rfm_runtime.labels import ContextLabels, Decoded, decode, prepare_labels
 from rfm_runtime.progress import Progress, ProgressTracker
 from rfm_runtime.ranking import (
@@ -225,8 +226,9 @@ def fit_predictor(
 
         def value(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
             decoded = net(query, keys)
-            pred = regression.predict(past.features(keys), decoded.prediction)
-            return replace(decoded, prediction=pred)
+            history = past.features(keys)
+            pred = regression.predict(history, decoded.prediction)
+            return replace(decoded, prediction=pred, inputs=_named(HISTORY_TERMS, history))
 
         return value
     if task == "binary" and history is not None:
@@ -242,9 +244,13 @@ def fit_predictor(
 
             def probability(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
                 decoded = net(query, keys)
-                prob = fitted.probability(siblings.features(keys, base), decoded.probability)
+                features = siblings.features(keys, base)
+                prob = fitted.probability(features, decoded.probability)
                 return replace(
-                    decoded, prediction=(prob >= 0.5).astype(np.float64), probability=prob
+                    decoded,
+                    prediction=(prob >= 0.5).astype(np.float64),
+                    probability=prob,
+                    inputs=_named(siblings.terms, features),
                 )
 
             return probability
@@ -255,12 +261,19 @@ def apply_trees(
     trees: TreeHead, tokens: TokenBatch, query: np.ndarray, decoded: Decoded
 ) -> Decoded:
     """The tree head's prediction of B anchors from their tokens, embeddings and the net's
-    prediction ``decoded`` (:mod:`rfm_runtime.trees`)."""
-    if trees.spec.task == "binary":
-        prob = trees.predict(trees.spec.features(tokens, query, decoded.probability))
+    prediction ``decoded`` with its readout's inputs (:mod:`rfm_runtime.trees`)."""
+    spec = trees.spec
+    if spec.task == "binary":
+        x = spec.features(tokens, query, decoded.probability, decoded.inputs)
+        prob = trees.predict(x)
         return replace(decoded, prediction=(prob >= 0.5).astype(np.float64), probability=prob)
-    pred = trees.predict(trees.spec.features(tokens, query, decoded.prediction))
+    pred = trees.predict(spec.features(tokens, query, decoded.prediction, decoded.inputs))
     return replace(decoded, prediction=pred)
+
+
+def _named(names: Sequence[str], columns: np.ndarray) -> dict[str, np.ndarray]:
+    """``columns [Q, len(names)]`` by name."""
+    return {n: columns[:, j] for j, n in enumerate(names)}
 
 
 def _trees_for(session: RfmSession, target: str, task: str, echo: bool) -> TreeHead | None:

@@ -1,5 +1,6 @@
-"""The tree head: gradient-boosted trees over the entity row's own values, the anchor embedding
-and the net's prediction, fitted by ``dbt-rfm finetune`` for one target (decision 0011).
+"""The tree head: gradient-boosted trees over the entity row's own values, aggregates of the
+sampled rows linked to it, the anchor embedding and the net's prediction, fitted by
+``dbt-rfm finetune`` for one target (decisions 0011 and 0012).
 
 An artifact may carry ``<prefix>.trees.onnx`` beside its encoder and ICL head: a LightGBM
 model converted to ONNX (``ai.onnx.ml`` tree ensembles, which every onnxruntime build runs),
@@ -10,8 +11,14 @@ which features it reads, in this order:
    encoded number (numerical, timestamp, boolean columns) or a category code (categorical
    columns: the fitted vocabulary of hashed values; others are missing);
 2. the entity row's child counts (the anchor token's ``row_counts``);
-3. the anchor embedding (``d`` values);
-4. the net's prediction after its readout: P(label) for a binary target, the value for a
+3. for each number, boolean or timestamp column of the sampled rows beyond the entity row,
+   told apart by hop, the table the row was reached from, its table and its column (a
+   :class:`LinkedColumn`): the mean of the encoded values over those rows of the anchor's
+   subgraph, and the value of the most recent of them (the one with the latest row time);
+4. the inputs of the net's readout beside the head (``Decoded.inputs``, by name): the target's
+   own history of a regression target, the sibling rates of a static binary target;
+5. the anchor embedding (``d`` values);
+6. the net's prediction after its readout: P(label) for a binary target, the value for a
    regression target.
 
 Scoring runs the net as always, then the trees on these features, for the target they were
@@ -46,6 +53,12 @@ TREES_KEY = "rfm_trees"
 TREES_INPUT = "features"
 #: Task types a tree head predicts.
 TREE_TASKS = ("binary", "regression")
+#: Features of each :class:`LinkedColumn`, in order.
+LINKED_STATS = ("mean", "last")
+#: Column stypes a :class:`LinkedColumn` aggregates.
+LINKED_STYPES = tuple(STYPE_IDS[k] for k in ("numerical", "timestamp", "boolean"))
+#: Anchors whose linked aggregates are computed at once (bounds the memory of the node arrays).
+CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,30 @@ class RowColumn:
 
 
 @dataclass(frozen=True)
+class LinkedColumn:
+    """A number, boolean or timestamp column of the sampled rows of one table reached at one
+    hop from rows of another (module docstring, item 3).
+
+    Attributes:
+        hop: the rows' hop (1 = linked to the entity row).
+        parent_ids, table_ids, column_ids: hashed names (``name_slots`` ids each) of the
+            table the rows were reached from, of their table, and of the column.
+        label: ``parent>table.column@hop``, for reports.
+    """
+
+    hop: int
+    parent_ids: tuple[int, ...]
+    table_ids: tuple[int, ...]
+    column_ids: tuple[int, ...]
+    label: str
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The ids a token's key row holds (:func:`_linked_tokens`)."""
+        return (self.hop, *self.parent_ids, *self.table_ids, *self.column_ids)
+
+
+@dataclass(frozen=True)
 class TreeSpec:
     """What a tree head was fitted for and reads (module docstring).
 
@@ -73,6 +110,8 @@ class TreeSpec:
         columns: the entity row's columns, in feature order.
         embedding_dim: d of the net it was fitted on.
         model_version: the net's version (its encoder and head bytes) it was fitted on.
+        linked: the linked rows' columns, in feature order; readout: names of the readout's
+            inputs, in feature order (a spec written before either existed has none).
     """
 
     target: str
@@ -80,11 +119,15 @@ class TreeSpec:
     columns: tuple[RowColumn, ...]
     embedding_dim: int
     model_version: str
+    linked: tuple[LinkedColumn, ...] = ()
+    readout: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
         """Number of features."""
-        return len(self.columns) + ROW_COUNT_WIDTH + self.embedding_dim + 1
+        linked = len(LINKED_STATS) * len(self.linked)
+        own = len(self.columns) + ROW_COUNT_WIDTH
+        return own + linked + len(self.readout) + self.embedding_dim + 1
 
     def categorical(self) -> list[int]:
         """Indices of the features that hold category codes."""
@@ -93,8 +136,10 @@ class TreeSpec:
     def names(self) -> list[str]:
         """Feature names, in order."""
         counts = ["children", *(f"children_{d:g}d" for d in COUNT_WINDOWS_DAYS)]
+        linked = [f"{c.label}:{stat}" for c in self.linked for stat in LINKED_STATS]
         emb = [f"embedding_{i}" for i in range(self.embedding_dim)]
-        return [c.label for c in self.columns] + counts + emb + ["net"]
+        readout = [f"readout:{n}" for n in self.readout]
+        return [c.label for c in self.columns] + counts + linked + readout + emb + ["net"]
 
     def to_json(self) -> str:
         """The spec as JSON (stored in the ONNX metadata)."""
@@ -112,10 +157,36 @@ class TreeSpec:
             )
             for c in d["columns"]
         )
-        return cls(d["target"], d["task"], columns, int(d["embedding_dim"]), d["model_version"])
+        linked = tuple(
+            LinkedColumn(
+                int(c["hop"]),
+                tuple(c["parent_ids"]),
+                tuple(c["table_ids"]),
+                tuple(c["column_ids"]),
+                c["label"],
+            )
+            for c in d.get("linked", ())
+        )
+        return cls(
+            d["target"],
+            d["task"],
+            columns,
+            int(d["embedding_dim"]),
+            d["model_version"],
+            linked,
+            tuple(d.get("readout", ())),
+        )
 
-    def features(self, tokens: TokenBatch, embedding: np.ndarray, net: np.ndarray) -> np.ndarray:
-        """``float32[B, width]`` features of B anchors (module docstring); NaN where missing."""
+    def features(
+        self,
+        tokens: TokenBatch,
+        embedding: np.ndarray,
+        net: np.ndarray,
+        readout: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """``float32[B, width]`` features of B anchors (module docstring) from their tokens,
+        embeddings, the net's prediction and the readout's inputs by name; NaN where
+        missing."""
         b = tokens.num_anchors
         out = np.full((b, self.width), np.nan, np.float32)
         row = (tokens.node_index == 0) & (tokens.column_index > 0) & (tokens.value_null == 0)
@@ -131,9 +202,43 @@ class TreeSpec:
         at = len(self.columns)
         out[:, at : at + ROW_COUNT_WIDTH] = tokens.row_counts[:, 0, :]
         at += ROW_COUNT_WIDTH
+        width = len(LINKED_STATS) * len(self.linked)
+        for start in range(0, b, CHUNK):
+            rows = slice(start, min(start + CHUNK, b))
+            out[rows, at : at + width] = self._linked_features(tokens.take(rows))
+        at += width
+        for j, name in enumerate(self.readout):
+            if readout and name in readout:
+                out[:, at + j] = readout[name]
+        at += len(self.readout)
         out[:, at : at + self.embedding_dim] = embedding
         out[:, -1] = net
         return out
+
+    def _linked_features(self, tokens: TokenBatch) -> np.ndarray:
+        """``float32[B, 2 * len(linked)]``: mean and most recent value of each linked column."""
+        b, p = tokens.num_anchors, len(self.linked)
+        out = np.full((b, p, len(LINKED_STATS)), np.nan, np.float32)
+        anchor, pos, keys = _linked_tokens(tokens)
+        if p == 0 or len(anchor) == 0:
+            return out.reshape(b, -1)
+        found, inverse = np.unique(keys, axis=0, return_inverse=True)
+        index = {c.key: j for j, c in enumerate(self.linked)}
+        which = np.array([index.get(tuple(int(v) for v in k), -1) for k in found])[inverse]
+        ok = which >= 0
+        anchor, pos, group = anchor[ok], pos[ok], anchor[ok] * p + which[ok]
+        value = tokens.value_num[anchor, pos].astype(np.float64)
+        counts = np.bincount(group, minlength=b * p)
+        sums = np.bincount(group, weights=value, minlength=b * p)
+        seen = counts > 0
+        out.reshape(b * p, -1)[seen, 0] = sums[seen] / counts[seen]
+        # the most recent row: latest row time; rows without one (static tables) rank first
+        timed = tokens.rel_null[anchor, pos] == 0
+        rank = np.where(timed, tokens.rel_days[anchor, pos], -np.inf)
+        order = np.lexsort((rank, group))
+        ends = np.append(group[order][1:] != group[order][:-1], True)
+        out.reshape(b * p, -1)[group[order][ends], 1] = value[order][ends]
+        return out.reshape(b, -1)
 
 
 def name_labels(names: Iterable[str], config: TokenizerConfig) -> dict[tuple[int, ...], str]:
@@ -173,6 +278,64 @@ def row_columns(
         elif stype != STYPE_IDS["text"]:
             columns.append(RowColumn(key, label))
     return tuple(columns)
+
+
+def _linked_tokens(tokens: TokenBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Anchor and position of each non-null linked-column cell of rows beyond the entity row,
+    with its key row ``[hop, parent table ids, table ids, column ids]``
+    (:attr:`LinkedColumn.key`)."""
+    b = tokens.num_anchors
+    nodes = int(tokens.node_index.max()) + 1 if tokens.node_index.size else 1
+    node_table = np.zeros((b, max(nodes, 1), tokens.table_name_ids.shape[-1]), np.int64)
+    a, s = np.nonzero(tokens.node_index >= 0)
+    node_table[a, tokens.node_index[a, s]] = tokens.table_name_ids[a, s]
+    cell = (
+        (tokens.node_index > 0)
+        & (tokens.parent_index >= 0)
+        & (tokens.column_index > 0)
+        & (tokens.value_null == 0)
+        & np.isin(tokens.stype, LINKED_STYPES)
+    )
+    a, s = np.nonzero(cell)
+    keys = np.concatenate(
+        [
+            tokens.hop[a, s, None],
+            node_table[a, tokens.parent_index[a, s]],
+            tokens.table_name_ids[a, s],
+            tokens.column_name_ids[a, s],
+        ],
+        axis=1,
+    )
+    return a, s, keys
+
+
+def linked_columns(
+    tokens: TokenBatch, labels: dict[tuple[int, ...], str], min_count: int = 20
+) -> tuple[LinkedColumn, ...]:
+    """The linked columns (module docstring, item 3) found in ``tokens`` with a value in at
+    least ``min_count`` anchors, in a stable order.
+
+    Args:
+        tokens: the anchors the trees are fitted on.
+        labels: hashed name ids -> table or column name, for reports (others are ``?``).
+        min_count: fewest anchors a linked column must have a value in.
+    """
+    seen: dict[tuple[int, ...], int] = {}
+    for start in range(0, tokens.num_anchors, CHUNK):
+        anchor, _, keys = _linked_tokens(tokens.take(slice(start, start + CHUNK)))
+        found, inverse = np.unique(keys, axis=0, return_inverse=True)
+        pairs = np.unique(np.stack([inverse.reshape(-1), anchor]), axis=1)
+        for k, n in zip(found, np.bincount(pairs[0], minlength=len(found)), strict=True):
+            key = tuple(int(v) for v in k)
+            seen[key] = seen.get(key, 0) + int(n)
+    slots = (len(next(iter(seen))) - 1) // 3 if seen else 0
+    out = []
+    for key in sorted(k for k, n in seen.items() if n >= min_count):
+        hop, ids = key[0], key[1:]
+        parent, table, column = ids[:slots], ids[slots : 2 * slots], ids[2 * slots :]
+        name = "{}>{}.{}@{}".format(*(labels.get(i, "?") for i in (parent, table, column)), hop)
+        out.append(LinkedColumn(hop, parent, table, column, name))
+    return tuple(out)
 
 
 class TreeHead:
