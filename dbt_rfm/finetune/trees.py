@@ -193,10 +193,9 @@ def fit_trees(
         return TreeFit(None, None, skipped)
     say(f"finetune {target}: tree head: net predictions of {len(learn)} training and "
         f"{len(val)} validation anchors ({time.monotonic() - start:.0f}s)")  # fmt: skip
-    fitted = tokens.take(learn)
-    names = column_names or {}
-    spec = TreeSpec(target, task, row_columns(fitted, names), session.embedding_dim,
-                    session.model_version, linked_columns(fitted, names),
+    fitted, labelled = tokens.take(learn), column_names or {}
+    spec = TreeSpec(target, task, row_columns(fitted, labelled), session.embedding_dim,
+                    session.model_version, linked_columns(fitted, labelled),
                     tuple(sorted(readout)))  # fmt: skip
     x = spec.features(tokens, embedding, net, readout)
     params = PARAMS | {"objective": "binary" if task == "binary" else "l1", "seed": seed}
