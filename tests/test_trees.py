@@ -17,6 +17,8 @@ pytest.importorskip("lightgbm")
 pytest.importorskip("onnxmltools")
 
 from rfm_runtime.errors import RfmError  # noqa: E402
+from rfm_runtime.history import HISTORY_TERMS  # noqa: E402
+from rfm_runtime.schema import TARGET_HISTORY  # noqa: E402
 from rfm_runtime.score import score  # noqa: E402
 from rfm_runtime.session import RfmSession  # noqa: E402
 from rfm_runtime.tokenize import tokenize  # noqa: E402
@@ -149,6 +151,39 @@ def test_a_spec_without_linked_columns_still_reads(fitted) -> None:
     del raw["linked"]
     old = TreeSpec.from_json(json.dumps(raw))
     assert old.linked == () and old.width == spec.width - 2 * len(spec.linked)
+
+
+def test_the_trees_read_the_readouts_inputs(artifact, tmp_path) -> None:
+    """A regression target that is a step in its own history: the readout's linear term cannot
+    follow it; the trees read the history from the readout's inputs, in fitting and scoring."""
+    session = RfmSession.open(artifact)
+    tokens = tokenize(CELLS, KEYS, session.tokenizer_config(64))
+    rng = np.random.default_rng(3)
+    past = rng.gamma(2.0, 2.0, size=(N, len(HISTORY_TERMS)))
+    y = np.where(past[:, 0] > np.median(past[:, 0]), 10.0, 0.0)
+    history = pa.table(
+        {"entity_id": [e for e, _ in KEYS], "anchor_time": [t for _, t in KEYS]}
+        | {t: past[:, j] for j, t in enumerate(HISTORY_TERMS)},
+        schema=TARGET_HISTORY,
+    )
+    anchors = history.select(["entity_id", "anchor_time"])
+    times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
+    train, val = np.flatnonzero(times < times[600]), np.flatnonzero(times >= times[600])
+    fit = fit_trees(session, "regression", "step", tokens, anchors, list(y), times + DAY_US,
+                    train, val, history=history, seed=0, threads=1)  # fmt: skip
+    assert fit.spec.readout == tuple(sorted(HISTORY_TERMS))
+    assert fit.report["kept"] and fit.report["top_features"][0] == "readout:per_window_1"
+    tuned = _with_trees(artifact, fit.onnx, tmp_path)
+    context = CELLS.filter(pc.is_in(CELLS["entity_id"], pa.array([e for e, _ in KEYS[:600]])))
+    ctx_labels = label_table(context, y[:600])
+
+    def mae(s: RfmSession) -> float:
+        batches = score(s, context.to_batches(), ctx_labels, CELLS.to_batches(), "regression",
+                        "step", history=history)  # fmt: skip
+        out = pa.Table.from_batches(list(batches))
+        return float(np.mean(np.abs(out["prediction"].to_numpy() - y)))
+
+    assert mae(tuned) < min(1.0, mae(session) / 2)
 
 
 def _with_trees(artifact, trees: bytes, folder) -> RfmSession:
