@@ -195,7 +195,7 @@ def _with_trees(artifact, trees: bytes, folder) -> RfmSession:
     return RfmSession.open(prefix)
 
 
-def test_scoring_applies_the_trees_to_their_target_only(fitted, tmp_path, artifact) -> None:
+def test_scoring_applies_the_trees_to_their_target_only(fitted, tmp_path, artifact, capsys) -> None:
     session, tokens, fit = fitted
     tuned = _with_trees(artifact, fit.onnx, tmp_path)
     assert tuned.trees is not None and tuned.model_version != session.model_version
@@ -204,12 +204,14 @@ def test_scoring_applies_the_trees_to_their_target_only(fitted, tmp_path, artifa
     ctx_labels = label_table(context, Y[:600].astype(np.int64))
 
     def run(s: RfmSession, name: str) -> np.ndarray:
-        out = pa.Table.from_batches(
-            list(score(s, context.to_batches(), ctx_labels, queries.to_batches(), "binary", name))
-        )
-        return out["probability"].to_numpy()
+        batches = score(s, context.to_batches(), ctx_labels, queries.to_batches(), "binary",
+                        name, echo=True)  # fmt: skip
+        return pa.Table.from_batches(list(batches))["probability"].to_numpy()
 
     with_trees, other = run(tuned, "older_a"), run(tuned, "another_target")
+    printed = capsys.readouterr().out
+    assert f"older_a: tree head ft.trees.onnx ({fit.spec.width} features)" in printed
+    assert "another_target is scored by the net alone" in printed
     net = run(session, "older_a")
     assert np.array_equal(other, net)
     assert auroc(Y, with_trees) > max(0.95, auroc(Y, net) + 0.05)

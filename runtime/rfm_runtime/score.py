@@ -297,6 +297,8 @@ def _trees_for(session: RfmSession, target: str, task: str, echo: bool) -> TreeH
             f"target '{target}' is {task}, but the artifact's tree head ({trees.path}) was "
             f"fitted for a {trees.spec.task} target of that name; fine-tune again"
         )
+    if echo:
+        print(f"dbt-rfm: {target}: tree head {trees.path.name} ({trees.spec.width} features)")
     return trees
 
 

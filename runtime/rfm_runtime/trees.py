@@ -125,9 +125,7 @@ class TreeSpec:
     @property
     def width(self) -> int:
         """Number of features."""
-        linked = len(LINKED_STATS) * len(self.linked)
-        own = len(self.columns) + ROW_COUNT_WIDTH
-        return own + linked + len(self.readout) + self.embedding_dim + 1
+        return len(self.names())
 
     def categorical(self) -> list[int]:
         """Indices of the features that hold category codes."""
