@@ -17,9 +17,10 @@ import pytest
 from bench.accuracy import ours
 from bench.accuracy.arms import RANK_K, ArmContext
 from bench.accuracy.graph import flights_graph
+from bench.accuracy.metrics import auroc
 from bench.accuracy.ours import ZeroShot, context_rows
 from bench.accuracy.pretrain_curve import read_curve, table
-from bench.accuracy.run import merge
+from bench.accuracy.run import _add_gaps, _store, markdown, merge
 from bench.accuracy.subsample import keep_rows, subsample_eval
 from bench.accuracy.tasks import TASKS, TaskSplits
 from dbt_rfm.errors import RfmError
@@ -90,6 +91,27 @@ def test_merge_keeps_other_rows_and_rejects_other_subsamples() -> None:
     assert sorted((r["arm"], r["value"]) for r in out["results"]) == [("x", 1), ("y", 3)]
     with pytest.raises(RfmError, match="max_eval"):
         merge(old | {"max_eval": None}, new)
+
+
+def test_gap_against_stored_reference_predictions(tmp_path, monkeypatch) -> None:
+    """An arm run without the reference gets its gap against the reference's predictions that
+    an earlier run stored for the same labels, and the table says so; other labels get none."""
+    monkeypatch.setattr("bench.accuracy.run.PREDICTIONS", tmp_path)
+    y = np.array([0, 0, 1, 1, 0, 1] * 20)
+    reference = np.where(y == 1, 0.6, 0.4) + np.linspace(0, 0.3, len(y))
+    _store("t", "lgbm_aggregates", y, reference)
+    ours = y * 0.5 + 0.1
+    rows = [{"task": "t", "arm": "ours_finetuned", "metric": "auroc", "value": 1.0,
+             "val_value": 1.0, "seconds": {"features": 0, "train": 0, "score": 0}}]  # fmt: skip
+    _add_gaps(rows, "t", "binary", y, {"ours_finetuned": ours})
+    vs = rows[0]["vs_lgbm_aggregates"]
+    assert vs["gap"] == pytest.approx(1.0 - auroc(y, reference), abs=1e-4)
+    assert vs["reference_stored_at"]
+    assert "gap to lgbm_aggregates of 20" in markdown({"tasks": {"t": {}}, "results": rows})
+    other = [dict(rows[0])]
+    del other[0]["vs_lgbm_aggregates"]
+    _add_gaps(other, "t", "binary", 1 - y, {"ours_finetuned": ours})
+    assert "vs_lgbm_aggregates" not in other[0]
 
 
 def test_pretrain_curve_reads_metric_lines(tmp_path: Path) -> None:

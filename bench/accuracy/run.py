@@ -13,6 +13,7 @@ Arms: the baselines of :mod:`bench.accuracy.arms` plus the foundation model's
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
@@ -37,6 +38,10 @@ from bench.accuracy.tasks import TASKS, Protocol, build_splits, get_task
 from dbt_rfm.errors import RfmError, did_you_mean
 
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
+#: Every arm's test predictions of its last run, ``<task>.<arm>.json``: an arm run without
+#: :data:`REFERENCE` gets its gap against the reference's stored predictions of the same test
+#: labels (the fine-tuned arm takes an hour a task; the reference need not run again with it).
+PREDICTIONS = REPO / "bench" / ".work" / "predictions"
 #: The strong baseline every other arm is compared with, row by row (:func:`paired_gap`).
 REFERENCE = "lgbm_aggregates"
 ARMS: dict[str, Any] = {
@@ -106,6 +111,7 @@ def run(
             }
             results.append(row)
             predicted[arm_name] = out.test
+            _store(name, arm_name, y_test, out.test)
             print(_line(row), flush=True)
         _add_gaps(results, name, task.kind, y_test, predicted)
     con.close()
@@ -122,16 +128,52 @@ def run(
 def _add_gaps(
     results: list[dict[str, Any]], task: str, kind: str, y: Any, predicted: dict[str, Any]
 ) -> None:
-    """Give each other arm of ``task`` its test gap to :data:`REFERENCE` when both ran here
-    (``vs_lgbm_aggregates``: ``gap``, ``ci95``; a negative MAE gap is a win)."""
-    if REFERENCE not in predicted:
-        return
+    """Give each other arm of ``task`` its test gap to :data:`REFERENCE` (``vs_lgbm_aggregates``:
+    ``gap``, ``ci95``; a negative MAE gap is a win): against the reference's predictions of this
+    run, else its stored ones of the same labels (then ``reference_stored_at`` says when)."""
+    stored_at = None
+    reference = predicted.get(REFERENCE)
+    if reference is None:
+        stored = _stored(task, REFERENCE, y)
+        if stored is None:
+            return
+        stored_at, reference = stored
     for row in results:
         if row["task"] == task and row["arm"] in predicted and row["arm"] != REFERENCE:
-            gap, low, high = paired_gap(
-                kind, y, predicted[row["arm"]], predicted[REFERENCE], RANK_K
-            )
-            row[f"vs_{REFERENCE}"] = {"gap": round(gap, 4), "ci95": [round(low, 4), round(high, 4)]}
+            gap, low, high = paired_gap(kind, y, predicted[row["arm"]], reference, RANK_K)
+            vs = {"gap": round(gap, 4), "ci95": [round(low, 4), round(high, 4)]}
+            row[f"vs_{REFERENCE}"] = vs | ({"reference_stored_at": stored_at} if stored_at else {})
+
+
+def _plain(values: Any) -> Any:
+    """Predictions or labels as JSON values (numpy arrays to lists)."""
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return [_plain(v) for v in values] if isinstance(values, list | tuple) else values
+
+
+def _digest(y: Any) -> str:
+    return hashlib.sha256(json.dumps(_plain(y)).encode()).hexdigest()[:16]
+
+
+def _store(task: str, arm: str, y: Any, test: Any) -> None:
+    """Keep an arm's test predictions in :data:`PREDICTIONS`, stamped with its labels' digest."""
+    PREDICTIONS.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "labels": _digest(y),
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "test": _plain(test),
+    }
+    (PREDICTIONS / f"{task}.{arm}.json").write_text(json.dumps(doc))
+
+
+def _stored(task: str, arm: str, y: Any) -> tuple[str, Any] | None:
+    """(when, predictions) an earlier run stored for ``task`` and ``arm`` on labels ``y``."""
+    path = PREDICTIONS / f"{task}.{arm}.json"
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    return (doc["at"], doc["test"]) if doc["labels"] == _digest(y) else None
 
 
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -244,6 +286,8 @@ def markdown(doc: dict[str, Any]) -> str:
             notes = f"context {p['context_per_time']} per query time"
         vs = r.get(f"vs_{REFERENCE}")
         gap = f"{vs['gap']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]" if vs else ""
+        if vs and "reference_stored_at" in vs:
+            notes += f"; gap to {REFERENCE} of {vs['reference_stored_at'][:10]}"
         lines.append(
             f"| {r['task']} | {r['metric']} | {r['arm']} | {r['value']:.4f} | "
             f"{r['val_value']:.4f} | {gap} | {s['features']:.1f} | {s['train']:.1f} | "
