@@ -249,3 +249,23 @@ def test_too_few_anchors_skip_the_tree_head(fitted) -> None:
                     times + DAY_US, few[:100], few[100:])  # fmt: skip
     assert fit.onnx is None and fit.spec is None
     assert "needs 100" in fit.report["skipped"] and fit.report["n_train"] < 100
+
+
+def test_the_leaves_are_chosen_on_validation(fitted, monkeypatch) -> None:
+    """Exclusive or of two entity columns: stumps (2 leaves) cannot learn it, 15-leaf trees
+    can; the first setting tried is the stump, so keeping it would fail."""
+    import dbt_rfm.finetune.trees as trees
+
+    session, tokens, _ = fitted
+    monkeypatch.setattr(trees, "LEAVES", (2, 15))
+    segment = {r["entity_id"]: r["text_value"] == "a" for r in CELLS.to_pylist()
+               if r["hop"] == 0 and r["column_name"] == "segment"}  # fmt: skip
+    age = {r["entity_id"]: r["num_value"] > 45 for r in CELLS.to_pylist()
+           if r["hop"] == 0 and r["column_name"] == "age"}  # fmt: skip
+    y = [float(segment[e] != age[e]) for e, _ in KEYS]
+    anchors = label_table(CELLS, Y).select(["entity_id", "anchor_time"])
+    times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
+    train, val = np.flatnonzero(times < times[600]), np.flatnonzero(times >= times[600])
+    fit = trees.fit_trees(session, "binary", "xor", tokens, anchors, y, times + DAY_US, train,
+                          val, seed=0, threads=1)  # fmt: skip
+    assert fit.report["leaves"] == 15 and fit.report["trees"] > 0.95

@@ -41,7 +41,7 @@ class FinetuneConfig:
     context_size: int = 256
     query_size: int = 128
     val_queries: int = 512
-    max_anchors: int = 20_000
+    max_anchors: int = 100_000
     seed: int = 0
     threads: int | None = None
     trees: bool = True

@@ -44,15 +44,16 @@ from dbt_rfm.pretrain.evaluate import auroc
 
 #: Runs in time order the training anchors are predicted in (the first has no context).
 CHUNKS = 8
-#: LightGBM's settings (light: the trees see at most ``max_anchors`` rows).
+#: LightGBM's settings (the trees see at most ``max_anchors`` rows).
 PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
-    "num_leaves": 15,
     "min_data_in_leaf": 50,
     "feature_fraction": 0.5,
     "deterministic": True,
     "verbose": -1,
 }
+#: Leaves per tree: each is fitted, the best on validation is kept (decision 0013).
+LEAVES = (15, 63)
 MAX_ROUNDS = 2000
 #: Fewest training anchors with a net prediction the trees are fitted on (else none is).
 MIN_ROWS = 100
@@ -204,11 +205,17 @@ def fit_trees(
     cats = spec.categorical()
     dtrain = lgb.Dataset(x[learn], y[learn], categorical_feature=cats, free_raw_data=False)
     dval = lgb.Dataset(x[val], y[val], reference=dtrain, categorical_feature=cats)
-    booster = lgb.train(params, dtrain, MAX_ROUNDS, valid_sets=[dval],
-                        callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)])  # fmt: skip
-    trees_val = booster.predict(x[val], num_iteration=booster.best_iteration)
-    metric, before, after = _metric(task, y[val], net[val], np.asarray(trees_val, np.float64))
-    better = after > before if metric == "auroc" else after < before
+    sign = 1.0 if task == "binary" else -1.0  # AUROC: higher is better; MAE: lower
+    fits = []
+    for leaves in LEAVES:
+        model = lgb.train(params | {"num_leaves": leaves}, dtrain, MAX_ROUNDS,
+                          valid_sets=[dval],
+                          callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)])  # fmt: skip
+        trees_val = model.predict(x[val], num_iteration=model.best_iteration)
+        metric, before, after = _metric(task, y[val], net[val], np.asarray(trees_val, np.float64))
+        fits.append((after, leaves, model))
+    after, leaves, booster = max(fits, key=lambda f: sign * f[0])
+    better = sign * (after - before) > 0
     gain = booster.feature_importance("gain", iteration=booster.best_iteration)
     names = spec.names()
     report = {
@@ -217,13 +224,14 @@ def fit_trees(
         "trees": round(after, 6),
         "kept": bool(better),
         "rounds": int(booster.best_iteration),
+        "leaves": leaves,
         "n_train": int(len(learn)),
         "n_val": int(len(val)),
         "top_features": [names[i] for i in np.argsort(-gain)[:8]],
         "seconds": round(time.monotonic() - start, 2),
     }
     say(f"finetune {target}: tree head: validation {metric} {before:.4f} (net) -> "
-        f"{after:.4f} (trees, {report['rounds']} rounds); "
+        f"{after:.4f} (trees, {leaves} leaves, {report['rounds']} rounds); "
         f"{'kept' if better else 'dropped: the net alone is better'}")  # fmt: skip
     return TreeFit(spec, _to_onnx(booster, spec) if better else None, report)
 
