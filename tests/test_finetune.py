@@ -372,7 +372,7 @@ def test_other_tasks_run_and_report_their_metric(data, task):
     assert res.after["val_loss"] <= res.before["val_loss"]
 
 
-def test_context_size_flag_reaches_the_config() -> None:
+def test_context_size_and_max_anchors_flags_reach_the_config() -> None:
     import argparse
 
     from dbt_rfm.finetune.command import add_arguments, config_from_args
@@ -381,7 +381,7 @@ def test_context_size_flag_reaches_the_config() -> None:
     add_arguments(parser)
     args = parser.parse_args(["--target", "t", "--duckdb", "x", "--out", "o"])
     assert config_from_args(args) == FinetuneConfig()
-    args = parser.parse_args(
-        ["--target", "t", "--duckdb", "x", "--out", "o", "--context-size", "256"]
-    )
-    assert config_from_args(args).context_size == 256
+    base = ["--target", "t", "--duckdb", "x", "--out", "o"]
+    args = parser.parse_args([*base, "--context-size", "256", "--max-anchors", "5000"])
+    config = config_from_args(args)
+    assert (config.context_size, config.max_anchors) == (256, 5000)

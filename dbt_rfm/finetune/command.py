@@ -61,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help=f"context anchors per episode (default {d.context_size})",
     )
+    p.add_argument(
+        "--max-anchors",
+        type=int,
+        default=None,
+        help=f"most labelled anchors read, a seeded subsample (default {d.max_anchors})",
+    )
     p.add_argument("--lr", type=float, default=None, help=f"AdamW learning rate (default {d.lr})")
     p.add_argument("--threads", type=int, default=None, help="torch and LightGBM threads")
     p.add_argument(
