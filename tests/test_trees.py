@@ -258,11 +258,9 @@ def test_the_leaves_are_chosen_on_validation(fitted, monkeypatch) -> None:
 
     session, tokens, _ = fitted
     monkeypatch.setattr(trees, "LEAVES", (2, 15))
-    segment = {r["entity_id"]: r["text_value"] == "a" for r in CELLS.to_pylist()
-               if r["hop"] == 0 and r["column_name"] == "segment"}  # fmt: skip
-    age = {r["entity_id"]: r["num_value"] > 45 for r in CELLS.to_pylist()
-           if r["hop"] == 0 and r["column_name"] == "age"}  # fmt: skip
-    y = [float(segment[e] != age[e]) for e, _ in KEYS]
+    row = {(r["entity_id"], r["column_name"]): r for r in CELLS.to_pylist() if r["hop"] == 0}
+    y = [float((row[e, "segment"]["text_value"] == "a") != (row[e, "age"]["num_value"] > 45))
+         for e, _ in KEYS]  # fmt: skip
     anchors = label_table(CELLS, Y).select(["entity_id", "anchor_time"])
     times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
     train, val = np.flatnonzero(times < times[600]), np.flatnonzero(times >= times[600])
