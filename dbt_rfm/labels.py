@@ -44,6 +44,9 @@ LABELS = pa.schema(
 HISTORY_WINDOWS = (1, 4, 13)
 #: Aggregates of the regression targets that get a target history (additive over windows).
 HISTORY_FNS = ("COUNT", "SUM")
+#: Aggregates of a binary target (``EXISTS``, or a ``cast`` of a count or sum) with a target
+#: history: its rows counted (``EXISTS``, ``COUNT``) or summed (``SUM``) per past window.
+BINARY_HISTORY_FNS = ("EXISTS", "COUNT", "SUM")
 #: Seconds per window unit (a month: the mean Gregorian month).
 UNIT_SECONDS = {
     "seconds": 1,
@@ -240,24 +243,33 @@ select entity_id, anchor_time, item, {", ".join(f"n_window_{k}" for k in HISTORY
 from history"""
 
 
+def has_target_history(target: Target) -> bool:
+    """Whether ``target`` reads its own history (:func:`target_history_sql`): a regression
+    target over ``COUNT`` or ``SUM``, or a binary target over ``EXISTS``, ``COUNT`` or ``SUM``."""
+    agg = target.aggregate
+    fns = {"regression": HISTORY_FNS, "binary": BINARY_HISTORY_FNS}.get(target.task, ())
+    return agg is not None and agg.fn in fns
+
+
 def target_history_sql(
     graph: GraphSpec, target: Target, anchors: str, relations: Mapping[str, str] | None = None
 ) -> str:
-    """SQL selecting a regression target's history (:data:`TARGET_HISTORY`) for ``anchors``.
+    """SQL selecting a target's history (:data:`TARGET_HISTORY`) for ``anchors``.
 
-    The target's own aggregate (``COUNT`` or ``SUM``, with its ``where``) over the last 1, 4
-    and 13 label windows before each anchor, per window. A row counts when its time is at or
-    before the anchor and every column the aggregate reads is known strictly before it
-    (``meta.rfm.available_at``, as the samplers rule).
+    The target's own aggregate (the count of its rows, or the sum of its column, with its
+    ``where``) over the last 1, 4 and 13 label windows before each anchor, per window. A row
+    counts when its time is at or before the anchor and every column the aggregate reads is
+    known strictly before it (``meta.rfm.available_at``, as the samplers rule).
 
     Raises:
-        RfmError: when the target is not a regression target over ``COUNT`` or ``SUM``.
+        RfmError: when the target has no such history (:func:`has_target_history`).
     """
     agg = target.aggregate
-    if target.task != "regression" or agg is None or agg.fn not in HISTORY_FNS:
+    if agg is None or not has_target_history(target):
         raise RfmError(
             f"target '{target.name}': target history needs a regression target over "
-            f"{' or '.join(HISTORY_FNS)}"
+            f"{' or '.join(HISTORY_FNS)} or a binary target over "
+            f"{', '.join(BINARY_HISTORY_FNS)}"
         )
     n, unit = history_window(agg)
     table = graph.table(agg.table)
@@ -265,7 +277,7 @@ def target_history_sql(
         condition_columns(agg.where) if agg.where is not None else ()
     )
     gates = tuple(dict.fromkeys(g for c in read if (g := table.column(c).available_at)))
-    value = "1" if agg.fn == "COUNT" else f'cast(c."{agg.column}" as double)'
+    value = f'cast(c."{agg.column}" as double)' if agg.fn == "SUM" else "1"
     rows = _child_rows(graph, target, dict(relations or {}), value, filtered=True, gates=gates)
     lo = interval_sql("a.anchor_time", -max(HISTORY_WINDOWS) * n, unit)  # the longest window
     gate = "\n        and c.gate_time < a.anchor_time" if gates else ""
@@ -464,14 +476,15 @@ def build_history(
 ) -> pa.Table | None:
     """The history a target's readout reads, for an Arrow table of anchors (``entity_id``,
     ``anchor_time``), on a DuckDB connection: :func:`item_history_sql` for a ranking target
-    (schema :data:`ITEM_HISTORY`), :func:`target_history_sql` for a regression target over
-    COUNT or SUM (:data:`TARGET_HISTORY`), :func:`sibling_history_sql` for a static binary
+    (schema :data:`ITEM_HISTORY`), :func:`target_history_sql` for a target with one
+    (:func:`has_target_history`; :data:`TARGET_HISTORY`), :func:`sibling_history_sql` for a
+    static binary
     target (:data:`SIBLING_HISTORY`), None for any other; ordered by anchor (then item, or link
     and window)."""
     agg = target.aggregate
     if target.task == "ranking" and agg is not None and agg.fn == "LIST_DISTINCT":
         make, schema, order = item_history_sql, ITEM_HISTORY, "anchor_time, entity_id, item"
-    elif target.task == "regression" and agg is not None and agg.fn in HISTORY_FNS:
+    elif has_target_history(target):
         make, schema, order = target_history_sql, TARGET_HISTORY, "anchor_time, entity_id"
     elif sibling_links(graph, target):
         make, schema = sibling_history_sql, SIBLING_HISTORY

@@ -43,12 +43,13 @@ CELL_ORDER = "c.anchor_time, c.entity_id, c.hop, c.table_name, c.row_key, c.colu
 TARGET_SELECT = "target_name, task, target_column, top_k"
 
 
-#: The history a target's readout reads, by task: the ``ScoringInputs`` field (the package
-#: model ``rfm_<field>``) and its schema.
-HISTORY_SOURCES: dict[str, tuple[str, pa.Schema]] = {
-    "ranking": ("item_history", ITEM_HISTORY),
-    "regression": ("target_history", TARGET_HISTORY),
-    "binary": ("sibling_history", SIBLING_HISTORY),
+#: The histories a target's readout may read, by task: the ``ScoringInputs`` field (the
+#: package model ``rfm_<field>``) and its schema; a target has rows in one of them at most (a
+#: binary target: sibling history when static, its own when over an aggregate).
+HISTORY_SOURCES: dict[str, tuple[tuple[str, pa.Schema], ...]] = {
+    "ranking": (("item_history", ITEM_HISTORY),),
+    "regression": (("target_history", TARGET_HISTORY),),
+    "binary": (("sibling_history", SIBLING_HISTORY), ("target_history", TARGET_HISTORY)),
 }
 
 
@@ -131,23 +132,22 @@ class _Reads:
         )
 
     def history(self, t: ScoringTarget) -> pa.Table | None:
-        """The history rows of ``t``'s anchors that its readout reads: ``rfm_item_history``
-        for a ranking target, ``rfm_target_history`` for a regression target,
-        ``rfm_sibling_history`` for a binary one; None when the model holds none for it (a
-        regression target over AVG, a binary aggregate target, ...)."""
-        if (
-            t.task not in HISTORY_SOURCES
-            or getattr(self.inputs, HISTORY_SOURCES[t.task][0]) is None
-        ):
-            return None
-        source, schema = HISTORY_SOURCES[t.task]
-        table = duck.arrow_table(
-            self.meta_cur,
-            f"select {', '.join(schema.names)} from {self.inputs.sql(source)} "
-            "where target_name = ?",
-            [t.name],
-        )
-        return table.cast(schema) if table.num_rows else None
+        """The history rows of ``t``'s anchors that its readout reads (:data:`HISTORY_SOURCES`):
+        ``rfm_item_history`` for a ranking target, ``rfm_target_history`` for a regression
+        target or a binary target over an aggregate, ``rfm_sibling_history`` for a static
+        binary one; None when no model holds any for it (a regression target over AVG, ...)."""
+        for source, schema in HISTORY_SOURCES.get(t.task, ()):
+            if getattr(self.inputs, source) is None:
+                continue
+            table = duck.arrow_table(
+                self.meta_cur,
+                f"select {', '.join(schema.names)} from {self.inputs.sql(source)} "
+                "where target_name = ?",
+                [t.name],
+            )
+            if table.num_rows:
+                return table.cast(schema)
+        return None
 
     def count(self, t: ScoringTarget, role: str) -> int:
         return int(

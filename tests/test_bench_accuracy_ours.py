@@ -139,7 +139,8 @@ def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
         "create table flights as select i as flight_id, 'P' || (i % 7) as tailnum, "
         "timestamp '2013-05-01' + i * interval 9 hour as scheduled_departure, "
         "(i * 37) % 50 as dep_delay, ['ATL', 'ORD', 'BOS'][1 + i % 3] as dest, "
-        "scheduled_departure + to_minutes(dep_delay) as departed_at from range(400) t(i)"
+        "scheduled_departure + to_minutes(dep_delay) as departed_at, i % 11 = 0 as cancelled "
+        "from range(400) t(i)"
     )
     spec = GraphSpec(
         tables=(
@@ -152,7 +153,8 @@ def _tiny_graph() -> tuple[duckdb.DuckDBPyConnection, GraphSpec]:
                 ColumnSpec("scheduled_departure", "timestamp", "timestamp"),
                 ColumnSpec("dep_delay", "bigint", "numerical", "departed_at"),
                 ColumnSpec("dest", "varchar", "key"),
-                ColumnSpec("departed_at", "timestamp", "timestamp"))),
+                ColumnSpec("departed_at", "timestamp", "timestamp"),
+                ColumnSpec("cancelled", "boolean", "boolean", "departed_at"))),
             TableSpec("airports", "airports", ("faa",), None, (
                 ColumnSpec("faa", "varchar", "key"),)),
         ),

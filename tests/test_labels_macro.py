@@ -372,20 +372,22 @@ def test_item_history_counts_only_earlier_flights(project: Project, flights: dic
 def test_target_history_reads_only_what_is_known(project: Project) -> None:
     """rfm_target_history against a Python loop over the raw flights: per window, the sum of
     JFK departure delays of the plane's flights at or before the anchor whose delay was known
-    strictly before it (flights.yml: dep_delay is available at departed_at), and the count
-    of its flights for plane_flights_30d."""
+    strictly before it (flights.yml: dep_delay is available at departed_at), the count of its
+    flights for plane_flights_30d, and for the binary plane_delay_7d (EXISTS) the count of its
+    late or cancelled flights known strictly before the anchor."""
     raw = project.query(
-        "select tailnum, scheduled_departure as t, departed_at, dep_delay, origin from flights "
-        "where tailnum is not null"
+        "select tailnum, scheduled_departure as t, departed_at, dep_delay, cancelled, origin "
+        "from flights where tailnum is not null"
     ).to_pylist()
     by_tail: dict[str, list[dict[str, Any]]] = {}
     for r in raw:
         by_tail.setdefault(r["tailnum"], []).append(r)
     got = project.query(
         "select * from rfm_target_history where target_name in "
-        "('x_jfk_delay_minutes', 'plane_flights_30d')"
+        "('x_jfk_delay_minutes', 'plane_flights_30d', 'plane_delay_7d')"
     ).to_pylist()
-    assert {r["target_name"] for r in got} == {"x_jfk_delay_minutes", "plane_flights_30d"}
+    names = {"x_jfk_delay_minutes", "plane_flights_30d", "plane_delay_7d"}
+    assert {r["target_name"] for r in got} == names
     times = {g["anchor_time"] for g in got}
     in_air = {  # anchors with a JFK flight scheduled before them that departed after them
         (r["tailnum"], a)
@@ -404,6 +406,10 @@ def test_target_history_reads_only_what_is_known(project: Project) -> None:
             if r["target_name"] == "plane_flights_30d":
                 lo = t - timedelta(days=30 * k)
                 want = sum(lo < f["t"] <= t for f in flights) / k
+            elif r["target_name"] == "plane_delay_7d":
+                lo = t - timedelta(days=7 * k)
+                late = [f for f in flights if f["cancelled"] or (f["dep_delay"] or 0) > 15]
+                want = sum(lo < f["t"] <= t and f["departed_at"] < t for f in late) / k
             else:
                 lo = t - timedelta(days=7 * k)
                 rows = [f for f in flights if lo < f["t"] <= t and f["origin"] == "JFK"]
@@ -465,6 +471,7 @@ def test_python_histories_agree_with_macros(project: Project) -> None:
             ("plane_next_dests_7d", "rfm_item_history", ", item"),
             ("plane_flights_30d", "rfm_target_history", ""),
             ("x_jfk_delay_minutes", "rfm_target_history", ""),
+            ("plane_delay_7d", "rfm_target_history", ""),
             ("flight_delayed_15", "rfm_sibling_history", ", link, window_length"),
         ):
             anchors = con.sql(
@@ -478,8 +485,8 @@ def test_python_histories_agree_with_macros(project: Project) -> None:
             ).to_arrow_table()
             assert got.num_rows == want.num_rows > 0, name
             assert got.cast(want.schema).equals(want), name
-        binary = find_target(targets, "plane_delay_7d")
-        assert build_history(con, graph, binary, anchors) is None
+        over_avg = find_target(targets, "x_avg_delay_month")  # binary, a cast of an AVG
+        assert build_history(con, graph, over_avg, anchors) is None
 
 
 def test_jinja_errors_name_target_and_column(project: Project) -> None:

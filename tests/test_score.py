@@ -194,3 +194,33 @@ def test_ranking_with_list_labels(session: RfmSession) -> None:
     ):
         assert len(row) == 2 and row[0]["class"] == best and best in seen
         assert row[0]["score"] >= row[1]["score"] and 0 <= row[1]["score"] <= 1
+
+
+def test_an_aggregate_binary_target_reads_its_own_history(session: RfmSession) -> None:
+    """A binary target over an aggregate (EXISTS) whose label follows its own past (rows per
+    window, ``TARGET_HISTORY``): the readout learns it, the head alone (random net) does not;
+    the history terms are the readout's inputs (the tree head reads them)."""
+    from rfm_runtime.history import HISTORY_TERMS
+    from rfm_runtime.schema import TARGET_HISTORY
+
+    from bench.accuracy.metrics import auroc
+
+    cells, _ = make_cells(300, seed=3)
+    keys = anchors_of(cells)
+    past = np.random.default_rng(4).poisson(2.0, size=(len(keys), len(HISTORY_TERMS)))
+    y = (past[:, 1] > 2).astype(np.int64)
+    history = pa.table(
+        {"entity_id": [e for e, _ in keys], "anchor_time": [t for _, t in keys]}
+        | {t: past[:, j].astype(np.float64) for j, t in enumerate(HISTORY_TERMS)},
+        schema=TARGET_HISTORY,
+    )
+    ctx = pa.array([e for e, _ in keys[:200]])
+    ctx_cells = cells.filter(pa.compute.is_in(cells["entity_id"], ctx))
+    labels = label_table(ctx_cells, y[:200])
+
+    def probability(with_history: bool) -> np.ndarray:
+        out = score(session, ctx_cells.to_batches(), labels, cells.to_batches(), "binary",
+                    "late_soon", history=history if with_history else None)  # fmt: skip
+        return pa.Table.from_batches(list(out))["probability"].to_numpy()[200:]
+
+    assert auroc(y[200:], probability(True)) > 0.9 > auroc(y[200:], probability(False)) + 0.2

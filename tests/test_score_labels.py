@@ -70,7 +70,7 @@ def test_ranking_candidates_and_relevance() -> None:
     assert r.keep.tolist() == [True, False, True, True, True]
     assert r.relevance.tolist() == [[1, 1], [0, 0], [1, 0], [1, 0]]
     assert r.for_item(1).classes.tolist() == [1, 0, 0, 0]
-    out = decode_ranking(r, np.array([[0.2, 0.9], [0.7, 0.1]]), top_k=1)
+    out = decode_ranking(r.items, np.array([[0.2, 0.9], [0.7, 0.1]]), top_k=1)
     assert out.predicted_class == ["JFK", "LAX"]
     assert out.class_scores == [[{"class": "JFK", "score": 0.9}], [{"class": "LAX", "score": 0.7}]]
     with pytest.raises(RfmError, match="all lists empty"):

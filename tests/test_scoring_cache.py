@@ -11,7 +11,7 @@ import pytest
 duckdb = pytest.importorskip("duckdb")
 pytest.importorskip("torch")
 
-from rfm_runtime.schema import SIBLING_HISTORY  # noqa: E402
+from rfm_runtime.schema import SIBLING_HISTORY, TARGET_HISTORY  # noqa: E402
 from rfm_synthetic import T0, anchors_of, export_small, make_cells  # noqa: E402
 
 from dbt_rfm import scoring  # noqa: E402
@@ -123,7 +123,7 @@ def _warehouse(path, targets: list[tuple[str, str]], siblings: bool = False) -> 
             for t, task in targets
             if task == "regression"
         ]
-        or [pa.table({"target_name": pa.array([], pa.string())})]
+        or [pa.schema([("target_name", pa.string()), *TARGET_HISTORY]).empty_table()]
     )
     kin = pa.concat_tables(
         [

@@ -267,3 +267,40 @@ def test_the_leaves_are_chosen_on_validation(fitted, monkeypatch) -> None:
     fit = trees.fit_trees(session, "binary", "xor", tokens, anchors, y, times + DAY_US, train,
                           val, seed=0, threads=1)  # fmt: skip
     assert fit.report["leaves"] == 15 and fit.report["trees"] > 0.95
+
+
+def test_a_ranking_tree_head_reranks_the_candidates(fitted, artifact, tmp_path) -> None:
+    """Each customer's list holds one of four items, chosen by two of its columns: the
+    readout (no item history, a random net) cannot tell them apart, the trees can (item code
+    against the columns); scoring then ranks by the trees."""
+    session, tokens, _ = fitted
+    row = {(r["entity_id"], r["column_name"]): r for r in CELLS.to_pylist() if r["hop"] == 0}
+    lists = [["ab"[row[e, "segment"]["text_value"] == "a"] + "yo"[row[e, "age"]["num_value"] > 45]]
+             for e, _ in KEYS]  # fmt: skip
+    anchors = label_table(CELLS, Y).select(["entity_id", "anchor_time"])
+    times = anchors["anchor_time"].cast(pa.int64()).to_numpy()
+    train, val = np.flatnonzero(times < times[600]), np.flatnonzero(times >= times[600])
+    fit = fit_trees(session, "ranking", "next_item", tokens, anchors, lists, times + DAY_US,
+                    train, val, seed=0, threads=1)  # fmt: skip
+    r = fit.report
+    assert r["metric"] == "map@5" and r["kept"] and r["trees"] > 0.95 > r["net"] + 0.2
+    assert set(fit.spec.items) == {"ay", "ao", "by", "bo"} and fit.spec.embedding_dim == 0
+    assert fit.spec.names()[-1] == "item" and fit.spec.categorical()[-1] == fit.spec.width - 1
+    assert TreeSpec.from_json(fit.spec.to_json()) == fit.spec
+
+    tuned = _with_trees(artifact, fit.onnx, tmp_path)
+    context = CELLS.filter(pc.is_in(CELLS["entity_id"], pa.array([e for e, _ in KEYS[:600]])))
+    ctx_labels = label_table(context, Y[:600]).set_column(
+        2, "label", pa.array(lists[:600], pa.list_(pa.string()))
+    )
+
+    def hits(s: RfmSession) -> float:
+        batches = score(s, context.to_batches(), ctx_labels, CELLS.to_batches(), "ranking",
+                        "next_item", top_k=2)  # fmt: skip
+        out = pa.Table.from_batches(list(batches))
+        assert all(len(v) == 2 for v in out["class_scores"].to_pylist())
+        ids, top = out["entity_id"].to_pylist(), out["predicted_class"].to_pylist()
+        best = dict(zip(ids, top, strict=True))
+        return float(np.mean([best[e] == lists[i][0] for i, (e, _) in enumerate(KEYS[600:], 600)]))
+
+    assert hits(tuned) > 0.95 > hits(session) + 0.2

@@ -45,6 +45,10 @@ TARGET_COLUMNS: dict[str, tuple[str, ...]] = {"flight_delayed_15": ("late_or_can
 #: ``rfm_target_history``, ``rfm_sibling_history`` in dbt), in PQL, with the static target's
 #: history windows (``history:`` in flights.yml; PQL has no syntax for them).
 HISTORY_TARGETS: dict[str, str] = {
+    "plane_delay_7d": (
+        "PREDICT EXISTS(flights.* WHERE flights.dep_delay > 15 OR flights.cancelled = TRUE, "
+        "0, 7, days) FOR EACH planes.tailnum"
+    ),
     "plane_next_dests_7d": (
         "PREDICT LIST_DISTINCT(flights.dest, 0, 7, days) FOR EACH planes.tailnum"
     ),

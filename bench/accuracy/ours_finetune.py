@@ -1,8 +1,8 @@
 """The fine-tuned arm: :func:`dbt_rfm.finetune.loop.finetune_arrays` from the pretrained torch
 checkpoint on :data:`FT_TRAIN` training anchors (a seeded subsample over all anchor times, as
 ``dbt-rfm finetune`` reads), each label known at the end of its window, early stopping on the
-validation split, then exported to ONNX; for binary and regression tasks
-:func:`dbt_rfm.finetune.trees.fit_trees` fits the tree head on the same anchors (kept when it
+validation split, then exported to ONNX; :func:`dbt_rfm.finetune.trees.fit_trees` fits the
+tree head on the same anchors (kept when it
 beats the net on validation); scored through the same serving path as the zero-shot arm (the
 same contexts as zero-shot). ``$RFM_BENCH_FT_STEPS`` overrides the most optimiser steps (0:
 the pretrained net with its tree head).

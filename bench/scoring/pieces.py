@@ -98,7 +98,7 @@ def time_target(
         query = cache.encode(rfm, chunk.tokens, keys, config) if cache else rfm.encode(chunk.tokens)
         if isinstance(labels, RankingLabels):
             scores = head_logits(rfm.class_probs, query, context, labels)  # readout: elementwise
-            decoded.append(decode_ranking(labels, scores, 10))
+            decoded.append(decode_ranking(labels.items, scores, 10))
         else:
             decoded.append(decode(labels, rfm.class_probs(query, context, labels)))
     t_inf = time.perf_counter() - t0

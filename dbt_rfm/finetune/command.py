@@ -2,7 +2,7 @@
 
 Reads the target's labelled context anchors and their cells, splits them by time, fine-tunes
 encoder and ICL head from the base checkpoint with early stopping, fits a tree head on the
-result for a binary or regression target (:mod:`dbt_rfm.finetune.trees`; kept when it beats
+result for a binary, regression or ranking target (:mod:`dbt_rfm.finetune.trees`; kept when it beats
 the net on validation), and writes a new artifact ``<out>/<target>-<hash>.*.onnx`` plus its
 report ``<out>/<target>-<hash>.finetune.json``; prints the command that scores with it.
 """
@@ -73,8 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--trees",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="fit a tree head on the net (binary and regression targets; kept when it beats "
-        "the net on validation; default on)",
+        help="fit a tree head on the net (binary, regression and ranking targets; kept when it "
+        "beats the net on validation; default on)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
     p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")

@@ -27,7 +27,7 @@ class FinetuneConfig:
         max_anchors: most labelled anchors read from the warehouse (a seeded subsample).
         seed: seeds episodes, subsamples and dropout.
         threads: torch intra-op threads (None: torch's default).
-        trees: fit a tree head on the fine-tuned net (binary and regression targets;
+        trees: fit a tree head on the fine-tuned net (binary, regression and ranking targets;
             :mod:`dbt_rfm.finetune.trees`), kept when it beats the net on validation.
     """
 

@@ -1,5 +1,5 @@
-"""Fit the tree head of a fine-tuned artifact (:mod:`rfm_runtime.trees`, decisions 0011 and
-0012).
+"""Fit the tree head of a fine-tuned artifact (:mod:`rfm_runtime.trees`, decisions 0011, 0012
+and 0015).
 
 The trees learn the target from the entity row's own values, aggregates of its linked rows, the
 anchor embedding and the net's prediction. The net's prediction of an anchor must come from a
@@ -11,8 +11,10 @@ readout exactly as :func:`rfm_runtime.score.fit_predictor` scores; the first run
 and is not learnt from. The validation anchors are predicted from the training anchors known by
 the first validation anchor time. LightGBM (fixed, light settings) early-stops on the validation
 anchors, and the trees are kept only when they beat the net alone on the validation metric
-(AUROC for a binary target, MAE for a regression target): fine-tuning never makes the validation
-metric worse.
+(AUROC for a binary target, MAE for a regression target, MAP@:data:`RANK_K` for a ranking
+target): fine-tuning never makes the validation metric worse. A ranking target's trees learn
+from (anchor, candidate) pairs, the readout's best :data:`rfm_runtime.trees.RERANK` candidates
+of each anchor, labelled 1 when the item is in the anchor's list.
 
 LightGBM and onnxmltools (the ``train`` extra) fit and convert the trees; scoring needs neither.
 """
@@ -20,17 +22,20 @@ LightGBM and onnxmltools (the ``train`` extra) fit and convert the trees; scorin
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from rfm_runtime.labels import prepare_labels
+from rfm_runtime.labels import ContextLabels, Decoded, prepare_labels
+from rfm_runtime.ranking import PAIR_INPUTS, RankingLabels, prepare_ranking
 from rfm_runtime.score import fit_predictor
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch, anchor_keys
 from rfm_runtime.trees import (
+    RERANK,
     TREE_TASKS,
     TREES_INPUT,
     TREES_KEY,
@@ -40,7 +45,7 @@ from rfm_runtime.trees import (
 )
 
 from dbt_rfm.errors import RfmError
-from dbt_rfm.pretrain.evaluate import auroc
+from dbt_rfm.pretrain.evaluate import auroc, map_at_k
 
 #: Runs in time order the training anchors are predicted in (the first has no context).
 CHUNKS = 8
@@ -60,6 +65,8 @@ MIN_ROWS = 100
 EARLY_STOP = 50
 #: Anchors embedded per encoder run.
 BATCH = 256
+#: A ranking tree head is judged by MAP at this k on validation.
+RANK_K = 5
 
 
 @dataclass(frozen=True)
@@ -95,33 +102,34 @@ def net_predictions(
     embedding: np.ndarray,
     anchors: pa.Table,
     times: np.ndarray,
-    labels: Sequence[float],
+    labels: Sequence[Any],
     pool: np.ndarray,
     known_us: np.ndarray,
     queries: np.ndarray,
     at_us: int,
     history: pa.Table | None,
     max_context: int | None,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The net's prediction ``float64[Q]`` (P(label) or value, after its readout) of the
-    anchors ``queries`` from a context of the ``pool`` anchors known by ``at_us`` (the most
-    recent by ``times``, the anchors' times in microseconds, at most ``max_context``), and its
-    readout's inputs by name; NaN and none when fewer than two pool anchors are known then."""
+) -> Decoded | None:
+    """The net's prediction of the anchors ``queries`` (after its readout, with the readout's
+    inputs) from a context of the ``pool`` anchors known by ``at_us`` (the most recent by
+    ``times``, the anchors' times in microseconds, at most ``max_context``); None when fewer
+    than two pool anchors are known then."""
     ctx = pool[known_us[pool] <= at_us]
     ctx = ctx[np.argsort(times[ctx], kind="stable")]
     if max_context is not None:
         ctx = ctx[-max_context:]
     if len(ctx) < 2:
-        return np.full(len(queries), np.nan), {}
+        return None
     values = [labels[i] for i in ctx]
     context_labels = anchors.take(pa.array(ctx)).append_column("label", pa.array(values))
-    prepared = prepare_labels(task, values, session.contract.max_classes)
+    prepared: ContextLabels | RankingLabels = (
+        prepare_ranking(values)
+        if task == "ranking"
+        else prepare_labels(task, values, session.contract.max_classes)
+    )
     context = embedding[ctx][prepared.keep]
     predict = fit_predictor(session, task, context, prepared, context_labels, history)
-    keys = anchor_keys(anchors.take(pa.array(queries)))
-    decoded = predict(embedding[queries], keys)
-    out = decoded.probability if task == "binary" else decoded.prediction
-    return np.asarray(out, np.float64), decoded.inputs
+    return predict(embedding[queries], anchor_keys(anchors.take(pa.array(queries))))
 
 
 def fit_trees(
@@ -168,22 +176,22 @@ def fit_trees(
         )
     say = echo or (lambda _line: None)
     start = time.monotonic()
-    y = np.asarray(labels, np.float64)
     embedding = embed_all(session, tokens)
     times = np.asarray(anchors.column("anchor_time").cast(pa.int64()).to_numpy())
     order = train[np.argsort(times[train], kind="stable")]
-    net = np.full(len(y), np.nan)
-    readout: dict[str, np.ndarray] = {}
+    runs: list[tuple[np.ndarray, Decoded]] = []
     for run in [*np.array_split(order, CHUNKS), val]:
         if len(run):
-            at = int(times[run].min())
-            net[run], inputs = net_predictions(session, task, embedding, anchors, times,
-                                               labels, train, known_us, run, at, history,
-                                               max_context)  # fmt: skip
-            for name, values in inputs.items():
-                readout.setdefault(name, np.full(len(y), np.nan))[run] = values
-    learn = train[np.isfinite(net[train])]
-    if len(learn) < MIN_ROWS or not np.isfinite(net[val]).all():
+            decoded = net_predictions(session, task, embedding, anchors, times, labels, train,
+                                      known_us, run, int(times[run].min()), history,
+                                      max_context)  # fmt: skip
+            if decoded is not None:
+                runs.append((run, decoded))
+    covered = np.zeros(len(labels), dtype=bool)
+    for run, _ in runs:
+        covered[run] = True
+    learn = train[covered[train]]
+    if len(learn) < MIN_ROWS or not covered[val].all():
         why = (
             f"{len(learn)} training anchors have a prediction from an earlier context, and "
             f"the tree head needs {MIN_ROWS} (label more anchors: raise anchors.max_context, "
@@ -195,31 +203,39 @@ def fit_trees(
     say(f"finetune {target}: tree head: net predictions of {len(learn)} training and "
         f"{len(val)} validation anchors ({time.monotonic() - start:.0f}s)")  # fmt: skip
     fitted, labelled = tokens.take(learn), column_names or {}
-    spec = TreeSpec(target, task, row_columns(fitted, labelled), session.embedding_dim,
-                    session.model_version, linked_columns(fitted, labelled),
-                    tuple(sorted(readout)))  # fmt: skip
-    x = spec.features(tokens, embedding, net, readout)
-    params = PARAMS | {"objective": "binary" if task == "binary" else "l1", "seed": seed}
-    if threads:
-        params["num_threads"] = threads
+    ranking = task == "ranking"
+    inputs = PAIR_INPUTS if ranking else tuple(sorted({n for _, d in runs for n in d.inputs}))
+    spec = TreeSpec(target, task, row_columns(fitted, labelled),
+                    0 if ranking else session.embedding_dim, session.model_version,
+                    linked_columns(fitted, labelled),
+                    inputs,
+                    vocabulary([labels[i] for i in learn]) if ranking else ())  # fmt: skip
+    rows = (
+        _pair_rows(spec, tokens, runs, labels)
+        if ranking
+        else _anchor_rows(spec, tokens, embedding, runs, labels, learn)
+    )
+    params = PARAMS | {"objective": "l1" if task == "regression" else "binary"}
+    params |= {"seed": seed} | ({"num_threads": threads} if threads else {})
     cats = spec.categorical()
-    dtrain = lgb.Dataset(x[learn], y[learn], categorical_feature=cats, free_raw_data=False)
-    dval = lgb.Dataset(x[val], y[val], reference=dtrain, categorical_feature=cats)
-    sign = 1.0 if task == "binary" else -1.0  # AUROC: higher is better; MAE: lower
+    dtrain = lgb.Dataset(rows.x_train, rows.y_train, categorical_feature=cats,
+                         free_raw_data=False)  # fmt: skip
+    dval = lgb.Dataset(rows.x_val, rows.y_val, reference=dtrain, categorical_feature=cats)
+    sign = -1.0 if task == "regression" else 1.0  # MAE: lower is better; AUROC, MAP: higher
     fits = []
     for leaves in LEAVES:
         model = lgb.train(params | {"num_leaves": leaves}, dtrain, MAX_ROUNDS,
                           valid_sets=[dval],
                           callbacks=[lgb.early_stopping(EARLY_STOP, verbose=False)])  # fmt: skip
-        trees_val = model.predict(x[val], num_iteration=model.best_iteration)
-        metric, before, after = _metric(task, y[val], net[val], np.asarray(trees_val, np.float64))
-        fits.append((after, leaves, model))
+        trees_val = model.predict(rows.x_val, num_iteration=model.best_iteration)
+        fits.append((rows.score(np.asarray(trees_val, np.float64)), leaves, model))
     after, leaves, booster = max(fits, key=lambda f: sign * f[0])
+    before = rows.net
     better = sign * (after - before) > 0
     gain = booster.feature_importance("gain", iteration=booster.best_iteration)
     names = spec.names()
     report = {
-        "metric": metric,
+        "metric": rows.metric,
         "net": round(before, 6),
         "trees": round(after, 6),
         "kept": bool(better),
@@ -230,21 +246,94 @@ def fit_trees(
         "top_features": [names[i] for i in np.argsort(-gain)[:8]],
         "seconds": round(time.monotonic() - start, 2),
     }
-    say(f"finetune {target}: tree head: validation {metric} {before:.4f} (net) -> "
+    say(f"finetune {target}: tree head: validation {rows.metric} {before:.4f} (net) -> "
         f"{after:.4f} (trees, {leaves} leaves, {report['rounds']} rounds); "
         f"{'kept' if better else 'dropped: the net alone is better'}")  # fmt: skip
     return TreeFit(spec, _to_onnx(booster, spec) if better else None, report)
 
 
-def _metric(
-    task: str, y: np.ndarray, net: np.ndarray, trees: np.ndarray
-) -> tuple[str, float, float]:
-    if task == "binary":
-        a, b = auroc(y, net), auroc(y, trees)
-        if a is None or b is None:
+@dataclass(frozen=True)
+class _Rows:
+    """What the trees learn from and are judged on: features and labels of the training and
+    validation rows (anchors, or ranking pairs), the validation metric's name, its value for
+    the net, and ``score``: its value for the trees' validation predictions."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    metric: str
+    net: float
+    score: Callable[[np.ndarray], float]
+
+
+def _anchor_rows(
+    spec: TreeSpec,
+    tokens: TokenBatch,
+    embedding: np.ndarray,
+    runs: list[tuple[np.ndarray, Decoded]],
+    labels: Sequence[Any],
+    learn: np.ndarray,
+) -> _Rows:
+    """A binary or regression target: one row per anchor, ``learn`` for training; the last
+    run is validation."""
+    n = len(labels)
+    net = np.full(n, np.nan)
+    readout: dict[str, np.ndarray] = {}
+    for run, d in runs:
+        net[run] = d.probability if spec.task == "binary" else d.prediction
+        for name, values in d.inputs.items():
+            readout.setdefault(name, np.full(n, np.nan))[run] = values
+    x = spec.features(tokens, embedding, net, readout)
+    y = np.asarray(labels, np.float64)
+    val = runs[-1][0]
+    metric = "auroc" if spec.task == "binary" else "mae"
+
+    def score(pred: np.ndarray) -> float:
+        if metric == "mae":
+            return float(np.mean(np.abs(pred - y[val])))
+        value = auroc(y[val], pred)
+        if value is None:
             raise RfmError("finetune: the validation anchors hold one class only; no AUROC")
-        return "auroc", a, b
-    return "mae", float(np.mean(np.abs(net - y))), float(np.mean(np.abs(trees - y)))
+        return value
+
+    return _Rows(x[learn], y[learn], x[val], y[val], metric, score(net[val]), score)
+
+
+def _pair_rows(
+    spec: TreeSpec,
+    tokens: TokenBatch,
+    runs: list[tuple[np.ndarray, Decoded]],
+    labels: Sequence[Any],
+) -> _Rows:
+    """A ranking target: one row per (anchor, candidate among the readout's best
+    :data:`RERANK`), labelled 1 when the item is in the anchor's list; the last run is
+    validation, judged by MAP@:data:`RANK_K` (the net's order: the readout's)."""
+    parts = []
+    for run, d in runs:
+        x, best = spec.pair_features(tokens.take(run), d.inputs, d.items, RERANK)
+        lists = [{str(i) for i in (labels[a] or ())} for a in run]
+        y = [float(d.items[c] in lists[r]) for r, row in enumerate(best) for c in row]
+        parts.append((x, np.array(y), best, d.items, lists))
+    x_val, y_val, best, items, relevant = parts[-1]
+
+    def score(pred: np.ndarray) -> float:
+        order = np.argsort(-pred.reshape(best.shape), axis=1, kind="stable")
+        ranked = [[items[c] for c in row[o]] for row, o in zip(best, order, strict=True)]
+        return map_at_k(ranked, relevant, RANK_K)
+
+    net = map_at_k([[items[c] for c in row] for row in best], relevant, RANK_K)
+    x_train = np.concatenate([p[0] for p in parts[:-1]])
+    y_train = np.concatenate([p[1] for p in parts[:-1]])
+    return _Rows(x_train, y_train, x_val, y_val, f"map@{RANK_K}", net, score)
+
+
+def vocabulary(lists: Sequence[Any], min_count: int = 20, most: int = 256) -> tuple[str, ...]:
+    """The items of a ranking tree head's ``item`` code: those in at least ``min_count`` of
+    the label ``lists``, most frequent first (ties by name), at most ``most``."""
+    counts = Counter(str(i) for v in lists for i in set(v or ()))
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(i for i, n in ranked[:most] if n >= min_count)
 
 
 def _to_onnx(booster: Any, spec: TreeSpec) -> bytes:

@@ -207,25 +207,24 @@ def read_labelled(
 
 def read_history(con: Any, schema: str, target: ScoringTarget) -> pa.Table | None:
     """The history rows of ``target``'s anchors that its readout reads, as scoring reads them
-    (``rfm_target_history`` for a regression target, ``rfm_sibling_history`` for a binary one,
-    ``rfm_item_history`` for a ranking one); None when the model is absent or holds none."""
-    if target.task not in HISTORY_SOURCES:
-        return None
-    source, columns = HISTORY_SOURCES[target.task]
-    model = f"rfm_{source}"
-    present = duck.rows(
-        con,
-        "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, model],
-    )
-    if not present:
-        return None
-    table = duck.arrow_table(
-        con,
-        f'select {", ".join(columns.names)} from "{schema}".{model} where target_name = ?',
-        [target.name],
-    )
-    return table.cast(columns) if table.num_rows else None
+    (:data:`dbt_rfm.scoring.HISTORY_SOURCES`); None when the models are absent or hold none."""
+    for source, columns in HISTORY_SOURCES.get(target.task, ()):
+        model = f"rfm_{source}"
+        present = duck.rows(
+            con,
+            "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, model],
+        )
+        if not present:
+            continue
+        table = duck.arrow_table(
+            con,
+            f'select {", ".join(columns.names)} from "{schema}".{model} where target_name = ?',
+            [target.name],
+        )
+        if table.num_rows:
+            return table.cast(columns)
+    return None
 
 
 def cell_names(con: Any, schema: str, tokenizer: TokenizerConfig) -> dict[tuple[int, ...], str]:

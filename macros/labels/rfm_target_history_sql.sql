@@ -1,13 +1,15 @@
 {#-
   dbt_rfm.rfm_target_history_sql(target, anchors_relation, g): the history of one regression
-  target over COUNT or SUM for all its anchors in `anchors_relation` (rfm_anchors), as SQL
-  selecting (target_name, entity_id, anchor_time, per_window_1, per_window_4, per_window_13).
+  target over COUNT or SUM, or binary target over EXISTS, COUNT or SUM, for all its anchors in
+  `anchors_relation` (rfm_anchors), as SQL selecting (target_name, entity_id, anchor_time,
+  per_window_1, per_window_4, per_window_13).
 
-  Per anchor: the target's own aggregate (with its `where`) over the last 1, 4 and 13 label
-  windows (window = end - start, in the target's unit), divided by the number of windows. A
-  row counts when its time is at or before anchor_time and every column the aggregate reads
-  is known strictly before it (meta.rfm.available_at, as the samplers rule). Python twin:
-  dbt_rfm.labels.target_history_sql; the regression readout reads it (docs/model.md).
+  Per anchor: the target's own aggregate (with its `where`; the count of its rows for EXISTS)
+  over the last 1, 4 and 13 label windows (window = end - start, in the target's unit),
+  divided by the number of windows. A row counts when its time is at or before anchor_time
+  and every column the aggregate reads is known strictly before it (meta.rfm.available_at,
+  as the samplers rule). Python twin:
+  dbt_rfm.labels.target_history_sql; the regression and binary readouts read it (docs/model.md).
 -#}
 {% macro rfm_target_history_sql(target, anchors_relation, g) %}
   {{ return(adapter.dispatch('rfm_target_history_sql', 'dbt_rfm')(target, anchors_relation, g)) }}
@@ -24,7 +26,7 @@
   {%- for c in g.tables[agg.table].columns if c.name in read and c.available_at and c.available_at not in gates -%}
     {%- do gates.append(c.available_at) -%}
   {%- endfor -%}
-  {%- set value = '1' if agg.fn == 'COUNT' else 'cast(c."' ~ agg.column ~ '" as double)' -%}
+  {%- set value = 'cast(c."' ~ agg.column ~ '" as double)' if agg.fn == 'SUM' else '1' -%}
   {%- set extra = '' -%}
   {%- if gates -%}
     {#- the latest availability time of the row's values; null (never known) when one is null -#}

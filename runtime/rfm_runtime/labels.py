@@ -135,9 +135,12 @@ class Decoded:
     probability: np.ndarray  # float64[Q], NaN where not applicable
     predicted_class: list[str | None]
     class_scores: list[list[dict[str, object]] | None]
-    #: the readout's inputs beside the head's output, by name (float64[Q] each): the target
-    #: or sibling history features; the tree head reads them (:mod:`rfm_runtime.trees`)
+    #: the readout's inputs beside the head's output, by name: the target or sibling history
+    #: features (float64[Q] each); ranking: each pair term and the readout's score over
+    #: ``items`` (float64[Q, C] each). The tree head reads them (:mod:`rfm_runtime.trees`)
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: ranking: the C candidate items the inputs are about
+    items: tuple[str, ...] = ()
 
 
 def decode(ctx: ContextLabels, probs: np.ndarray) -> Decoded:

@@ -52,6 +52,8 @@ ClassProbs = Callable[[np.ndarray, np.ndarray, ContextLabels], np.ndarray]
 HISTORY_TERMS = ("n_window_1", "n_window_4", "n_window_13", "n_all", "recency")
 #: The readout's weights, in order.
 READOUT_TERMS = (*HISTORY_TERMS, "base", "head", "bias")
+#: The readout's inputs per (query, candidate) a ranking tree head reads, and its score.
+PAIR_INPUTS = (*READOUT_TERMS[:-1], "score")
 
 
 class ItemHistory:
@@ -170,8 +172,14 @@ class RankingReadout:
     def scores(self, history: np.ndarray, head: np.ndarray) -> np.ndarray:
         """``float64[Q, C]`` P(item in the list) from the history features ``[Q, C, H]`` and
         the head's logits ``[Q, C]``."""
+        return self.inputs(history, head)["score"]
+
+    def inputs(self, history: np.ndarray, head: np.ndarray) -> dict[str, np.ndarray]:
+        """The pair terms and the score by name (:data:`PAIR_INPUTS`), ``float64[Q, C]``
+        each: what the tree head of a ranking target reads."""
         x = _pair_features(history, self.base, head)
-        return sigmoid(x @ self.weights[:-1] + self.weights[-1])
+        score = sigmoid(x @ self.weights[:-1] + self.weights[-1])
+        return {n: x[..., j] for j, n in enumerate(READOUT_TERMS[:-1])} | {"score": score}
 
 
 def _pair_features(history: np.ndarray, base: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -205,14 +213,19 @@ def fit_readout(
     return RankingReadout(logistic(x, y, READOUT_L2), base)
 
 
-def decode_ranking(labels: RankingLabels, scores: np.ndarray, top_k: int) -> Decoded:
-    """Top ``top_k`` items per query, best first, with their scores."""
+def decode_ranking(
+    items: Sequence[str],
+    scores: np.ndarray,
+    top_k: int,
+    inputs: dict[str, np.ndarray] | None = None,
+) -> Decoded:
+    """Top ``top_k`` of the candidate ``items`` per query by ``scores [Q, C]``, best first, with
+    their scores (and the readout's pair ``inputs``, kept for the tree head)."""
     q = scores.shape[0]
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
-    items = labels.items
     top: list[list[dict[str, object]] | None] = [
         [{"class": items[j], "score": float(scores[i, j])} for j in order[i]] for i in range(q)
     ]
     best: list[str | None] = [items[order[i, 0]] for i in range(q)]
     nan = np.full(q, np.nan)
-    return Decoded(nan, nan, best, top)
+    return Decoded(nan, nan, best, top, inputs or {}, tuple(items))

@@ -40,7 +40,7 @@ from rfm_runtime.session import RfmSession
 from rfm_runtime.siblings import SiblingHistory, fit_binary_readout
 from rfm_runtime.token_stream import TokenChunk, iter_token_batches
 from rfm_runtime.tokenize import AnchorKey, TokenBatch, TokenizerConfig, anchor_keys, tokenize
-from rfm_runtime.trees import TreeHead
+from rfm_runtime.trees import RERANK, TreeHead
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -169,7 +169,7 @@ def score(
         query = _encode(session, chunk.tokens, keys, config, cache)
         decoded = predict(query, keys)
         if trees is not None:
-            decoded = apply_trees(trees, chunk.tokens, query, decoded)
+            decoded = apply_trees(trees, chunk.tokens, query, decoded, top_k)
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
         tracker.update(chunk.tokens.num_anchors)
     tracker.finish()
@@ -209,8 +209,8 @@ def fit_predictor(
 
         def rank(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
             head = head_logits(session.class_probs, query, context, ranked)
-            scores = readout.scores(items.features(keys, ranked.items), head)
-            return decode_ranking(ranked, scores, top_k)
+            inputs = readout.inputs(items.features(keys, ranked.items), head)
+            return decode_ranking(ranked.items, inputs["score"], top_k, inputs)
 
         return rank
 
@@ -232,37 +232,60 @@ def fit_predictor(
 
         return value
     if task == "binary" and history is not None:
-        siblings = SiblingHistory(history)
         y = labels.classes.astype(np.float64)
-        base = float(y.mean())
-        binary = fit_binary_readout(_head(session, task), context, y, siblings.features(kept, base))
+        terms, features = _binary_history(history, float(y.mean()))
+        binary = fit_binary_readout(_head(session, task), context, y, features(kept))
         if binary is not None:
             fitted = binary
             if echo:
-                terms = ("head", *siblings.terms, "bias")
-                _echo_readout(echo, "binary", len(kept), terms, fitted.weights)
+                _echo_readout(echo, "binary", len(kept), ("head", *terms, "bias"), fitted.weights)
 
             def probability(query: np.ndarray, keys: list[AnchorKey]) -> Decoded:
                 decoded = net(query, keys)
-                features = siblings.features(keys, base)
-                prob = fitted.probability(features, decoded.probability)
+                x = features(keys)
+                prob = fitted.probability(x, decoded.probability)
                 return replace(
                     decoded,
                     prediction=(prob >= 0.5).astype(np.float64),
                     probability=prob,
-                    inputs=_named(siblings.terms, features),
+                    inputs=_named(terms, x),
                 )
 
             return probability
     return net
 
 
+def _binary_history(
+    history: pa.Table, base_rate: float
+) -> tuple[list[str], Callable[[Sequence[AnchorKey]], np.ndarray]]:
+    """A binary target's readout features by anchor and their names: the sibling features of
+    a static target (``SIBLING_HISTORY``), or a signed ``log1p`` of an aggregate target's own
+    history (``TARGET_HISTORY``: its rows, or its column's sum, per past window)."""
+    if "per_window_1" in history.column_names:
+        past = TargetHistory(history)
+
+        def own(keys: Sequence[AnchorKey]) -> np.ndarray:
+            v = past.features(keys)
+            return np.sign(v) * np.log1p(np.abs(v))
+
+        return list(HISTORY_TERMS), own
+    siblings = SiblingHistory(history)
+    return siblings.terms, lambda keys: siblings.features(keys, base_rate)
+
+
 def apply_trees(
-    trees: TreeHead, tokens: TokenBatch, query: np.ndarray, decoded: Decoded
+    trees: TreeHead, tokens: TokenBatch, query: np.ndarray, decoded: Decoded, top_k: int = 10
 ) -> Decoded:
     """The tree head's prediction of B anchors from their tokens, embeddings and the net's
-    prediction ``decoded`` with its readout's inputs (:mod:`rfm_runtime.trees`)."""
+    prediction ``decoded`` with its readout's inputs (:mod:`rfm_runtime.trees`); ranking:
+    the trees' order of the readout's best candidates, ``top_k`` of them listed."""
     spec = trees.spec
+    if spec.task == "ranking":
+        top = max(RERANK, top_k)
+        x, best = spec.pair_features(tokens, decoded.inputs, decoded.items, top)
+        scores = np.full(decoded.inputs["score"].shape, -np.inf)
+        np.put_along_axis(scores, best, trees.predict(x).reshape(best.shape), axis=1)
+        return decode_ranking(decoded.items, scores, top_k, decoded.inputs)
     if spec.task == "binary":
         x = spec.features(tokens, query, decoded.probability, decoded.inputs)
         prob = trees.predict(x)

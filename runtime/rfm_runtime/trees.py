@@ -21,6 +21,12 @@ which features it reads, in this order:
 6. the net's prediction after its readout: P(label) for a binary target, the value for a
    regression target.
 
+A ranking target's trees (decision 0015) score (anchor, candidate item) pairs instead: items
+1 to 3 of the anchor, then the ranking readout's terms of the pair and its score
+(``Decoded.inputs``, by name), and the item's code (the fitted vocabulary of items); no
+embedding and no net column. They rerank the readout's best :data:`RERANK` candidates (or
+``top_k``, when more); the others follow in the readout's order.
+
 Scoring runs the net as always, then the trees on these features, for the target they were
 fitted for only; every other target of a run keeps the net's prediction.
 """
@@ -52,7 +58,9 @@ TREES_KEY = "rfm_trees"
 #: Input name of the tree model.
 TREES_INPUT = "features"
 #: Task types a tree head predicts.
-TREE_TASKS = ("binary", "regression")
+TREE_TASKS = ("binary", "regression", "ranking")
+#: A ranking tree head reranks this many of the readout's best candidates per anchor.
+RERANK = 16
 #: Features of each :class:`LinkedColumn`, in order.
 LINKED_STATS = ("mean", "last")
 #: Column stypes a :class:`LinkedColumn` aggregates.
@@ -112,6 +120,7 @@ class TreeSpec:
         model_version: the net's version (its encoder and head bytes) it was fitted on.
         linked: the linked rows' columns, in feature order; readout: names of the readout's
             inputs, in feature order (a spec written before either existed has none).
+        items: ranking: the items coded in the ``item`` feature, in code order.
     """
 
     target: str
@@ -121,6 +130,7 @@ class TreeSpec:
     model_version: str
     linked: tuple[LinkedColumn, ...] = ()
     readout: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -129,7 +139,8 @@ class TreeSpec:
 
     def categorical(self) -> list[int]:
         """Indices of the features that hold category codes."""
-        return [i for i, c in enumerate(self.columns) if c.codes is not None]
+        codes = [i for i, c in enumerate(self.columns) if c.codes is not None]
+        return codes + [self.width - 1] if self.task == "ranking" else codes
 
     def names(self) -> list[str]:
         """Feature names, in order."""
@@ -137,7 +148,8 @@ class TreeSpec:
         linked = [f"{c.label}:{stat}" for c in self.linked for stat in LINKED_STATS]
         emb = [f"embedding_{i}" for i in range(self.embedding_dim)]
         readout = [f"readout:{n}" for n in self.readout]
-        return [c.label for c in self.columns] + counts + linked + readout + emb + ["net"]
+        last = "item" if self.task == "ranking" else "net"
+        return [c.label for c in self.columns] + counts + linked + readout + emb + [last]
 
     def to_json(self) -> str:
         """The spec as JSON (stored in the ONNX metadata)."""
@@ -173,6 +185,7 @@ class TreeSpec:
             d["model_version"],
             linked,
             tuple(d.get("readout", ())),
+            tuple(d.get("items", ())),
         )
 
     def features(
@@ -187,6 +200,38 @@ class TreeSpec:
         missing."""
         b = tokens.num_anchors
         out = np.full((b, self.width), np.nan, np.float32)
+        at = self._anchor_features(tokens, out)
+        for j, name in enumerate(self.readout):
+            if readout and name in readout:
+                out[:, at + j] = readout[name]
+        at += len(self.readout)
+        out[:, at : at + self.embedding_dim] = embedding
+        out[:, -1] = net
+        return out
+
+    def pair_features(
+        self, tokens: TokenBatch, inputs: dict[str, np.ndarray], items: tuple[str, ...], top: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A ranking target's features of its B anchors' best ``top`` candidates by the
+        readout's score (module docstring): ``float32[B * n, width]`` and the candidates'
+        indices into ``items``, ``int64[B, n]``, best first (n = min(top, len(items)))."""
+        b, n = tokens.num_anchors, min(top, len(items))
+        best = np.argsort(-inputs["score"], axis=1, kind="stable")[:, :n]
+        out = np.full((b, n, self.width), np.nan, np.float32)
+        at = self._anchor_features(tokens, out[:, 0])
+        out[:, 1:, :at] = out[:, :1, :at]
+        for j, name in enumerate(self.readout):
+            if name in inputs:
+                out[:, :, at + j] = np.take_along_axis(inputs[name], best, axis=1)
+        code = {item: i for i, item in enumerate(self.items)}
+        codes = np.array([code.get(item, np.nan) for item in items], np.float32)
+        out[:, :, -1] = codes[best]
+        return out.reshape(b * n, self.width), best
+
+    def _anchor_features(self, tokens: TokenBatch, out: np.ndarray) -> int:
+        """Write the entity row's columns, child counts and linked aggregates of B anchors into
+        the first columns of ``out [B, width]``; returns how many columns that is."""
+        b = tokens.num_anchors
         row = (tokens.node_index == 0) & (tokens.column_index > 0) & (tokens.value_null == 0)
         for j, col in enumerate(self.columns):
             hit = row & np.all(tokens.column_name_ids == np.asarray(col.name_ids), axis=-1)
@@ -204,14 +249,7 @@ class TreeSpec:
         for start in range(0, b, CHUNK):
             rows = slice(start, min(start + CHUNK, b))
             out[rows, at : at + width] = self._linked_features(tokens.take(rows))
-        at += width
-        for j, name in enumerate(self.readout):
-            if readout and name in readout:
-                out[:, at + j] = readout[name]
-        at += len(self.readout)
-        out[:, at : at + self.embedding_dim] = embedding
-        out[:, -1] = net
-        return out
+        return at + width
 
     def _linked_features(self, tokens: TokenBatch) -> np.ndarray:
         """``float32[B, 2 * len(linked)]``: mean and most recent value of each linked column."""
@@ -344,7 +382,7 @@ class TreeHead:
         out = session.get_outputs()
         # LightGBM classifiers give (label, probabilities[B, 2]); regressors one [B, 1] value
         self._output = out[-1].name
-        self._binary = spec.task == "binary"
+        self._binary = spec.task != "regression"  # ranking: P(item in the list) per pair
 
     @classmethod
     def open(cls, path: Path, options: ort.SessionOptions, providers: list[str]) -> TreeHead:
@@ -373,7 +411,7 @@ class TreeHead:
         return cls(sess, spec, path)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """``float64[B]``: P(label) (binary) or the value (regression)."""
+        """``float64[B]``: P(label) (binary; ranking: of each pair) or the value (regression)."""
         if len(features) == 0:
             return np.zeros(0, np.float64)
         out = np.asarray(self.session.run([self._output], {TREES_INPUT: features})[0])
