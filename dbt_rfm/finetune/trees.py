@@ -207,8 +207,7 @@ def fit_trees(
     inputs = PAIR_INPUTS if ranking else tuple(sorted({n for _, d in runs for n in d.inputs}))
     spec = TreeSpec(target, task, row_columns(fitted, labelled),
                     0 if ranking else session.embedding_dim, session.model_version,
-                    linked_columns(fitted, labelled),
-                    inputs,
+                    linked_columns(fitted, labelled), inputs,
                     vocabulary([labels[i] for i in learn]) if ranking else ())  # fmt: skip
     rows = (
         _pair_rows(spec, tokens, runs, labels)
