@@ -83,7 +83,7 @@ def test_readout_learns_that_linked_items_come_back() -> None:
     assert _history_weight(readout) > 2.0
     q = np.zeros((1, len(labels.items), len(HISTORY_TERMS)))
     q[0, labels.items.index("d")] = 1.0
-    scores = readout.scores(q, np.zeros(q.shape[:2]))
+    scores = readout.inputs(q, np.zeros(q.shape[:2]))["score"]
     assert labels.items[int(np.argmax(scores[0]))] == "d"
     assert ((scores > 0) & (scores < 1)).all()
 
@@ -108,4 +108,5 @@ def test_tiny_context_reads_the_head_alone() -> None:
     head = np.array([[2.0, -1.0]])
     expected = 1 / (1 + np.exp(-head))
     flat = RankingReadout(readout.weights, np.zeros(2))
-    np.testing.assert_allclose(flat.scores(np.ones((1, 2, len(HISTORY_TERMS))), head), expected)
+    got = flat.inputs(np.ones((1, 2, len(HISTORY_TERMS))), head)["score"]
+    np.testing.assert_allclose(got, expected)

@@ -169,14 +169,10 @@ class RankingReadout:
     weights: np.ndarray
     base: np.ndarray
 
-    def scores(self, history: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """``float64[Q, C]`` P(item in the list) from the history features ``[Q, C, H]`` and
-        the head's logits ``[Q, C]``."""
-        return self.inputs(history, head)["score"]
-
     def inputs(self, history: np.ndarray, head: np.ndarray) -> dict[str, np.ndarray]:
-        """The pair terms and the score by name (:data:`PAIR_INPUTS`), ``float64[Q, C]``
-        each: what the tree head of a ranking target reads."""
+        """The pair terms and ``score``, P(item in the list), by name (:data:`PAIR_INPUTS`),
+        ``float64[Q, C]`` each, from the history features ``[Q, C, H]`` and the head's logits
+        ``[Q, C]``; the tree head of a ranking target reads them."""
         x = _pair_features(history, self.base, head)
         score = sigmoid(x @ self.weights[:-1] + self.weights[-1])
         return {n: x[..., j] for j, n in enumerate(READOUT_TERMS[:-1])} | {"score": score}
