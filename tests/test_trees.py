@@ -22,7 +22,7 @@ from rfm_runtime.schema import TARGET_HISTORY  # noqa: E402
 from rfm_runtime.score import score  # noqa: E402
 from rfm_runtime.session import RfmSession  # noqa: E402
 from rfm_runtime.tokenize import tokenize  # noqa: E402
-from rfm_runtime.trees import TREES_SUFFIX, TreeSpec, name_labels  # noqa: E402
+from rfm_runtime.trees import TREES_SUFFIX, WINDOW_STATS, TreeSpec, name_labels  # noqa: E402
 from rfm_synthetic import T0, anchors_of, export_small, label_table, make_cells  # noqa: E402
 
 from dbt_rfm.finetune.config import FinetuneConfig  # noqa: E402
@@ -143,14 +143,33 @@ def test_features_aggregate_the_linked_rows(fitted) -> None:
     # the most recent order's encoded amount sorts the anchors as its raw amount does
     recent = np.array([max(orders[e])[1] for e, _ in KEYS if e in orders])
     assert np.all(np.diff(last[n > 0][np.argsort(recent)]) >= 0)
+    # windowed means and sums (decision 0016): over the rows of the last w days only
+    assert spec.windows
+    cut = 0
+    for w in spec.windows:
+        within = np.array([sum(d >= -w for d, _ in orders.get(e, ())) for e, _ in KEYS])
+        cut += int((within < n).sum())
+        windowed = x[:, names.index(f"customers>orders.amount@1:mean_{w:g}d")]
+        total = x[:, names.index(f"customers>orders.amount@1:sum_{w:g}d")]
+        assert np.isnan(windowed[within == 0]).all() and not np.isnan(windowed[within > 0]).any()
+        assert np.allclose(total, np.nan_to_num(windowed) * within, atol=1e-4)
+        every = (within == n) & (n > 0)
+        assert np.allclose(windowed[every], mean[every])
+        one = (within == 1) & (n > 1)  # the one row in the window is the most recent
+        assert np.allclose(windowed[one], last[one])
+    assert cut > 0  # some window leaves rows out
 
 
-def test_a_spec_without_linked_columns_still_reads(fitted) -> None:
+def test_a_spec_without_linked_columns_or_windows_still_reads(fitted) -> None:
     spec = fitted[2].spec
     raw = json.loads(spec.to_json())
+    del raw["windows"]
+    old = TreeSpec.from_json(json.dumps(raw))
+    windowed = len(WINDOW_STATS) * len(spec.windows) * len(spec.linked)
+    assert old.windows == () and old.width == spec.width - windowed
     del raw["linked"]
     old = TreeSpec.from_json(json.dumps(raw))
-    assert old.linked == () and old.width == spec.width - 2 * len(spec.linked)
+    assert old.linked == () and old.width == spec.width - len(spec.stats) * len(spec.linked)
 
 
 def test_the_trees_read_the_readouts_inputs(artifact, tmp_path) -> None:

@@ -35,6 +35,7 @@ from rfm_runtime.score import fit_predictor
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch, anchor_keys
 from rfm_runtime.trees import (
+    LINKED_WINDOWS_DAYS,
     RERANK,
     TREE_TASKS,
     TREES_INPUT,
@@ -208,7 +209,8 @@ def fit_trees(
     spec = TreeSpec(target, task, row_columns(fitted, labelled),
                     0 if ranking else session.embedding_dim, session.model_version,
                     linked_columns(fitted, labelled), inputs,
-                    vocabulary([labels[i] for i in learn]) if ranking else ())  # fmt: skip
+                    vocabulary([labels[i] for i in learn]) if ranking else (),
+                    LINKED_WINDOWS_DAYS)  # fmt: skip
     rows = (
         _pair_rows(spec, tokens, runs, labels)
         if ranking

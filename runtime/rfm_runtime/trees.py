@@ -14,7 +14,9 @@ which features it reads, in this order:
 3. for each number, boolean or timestamp column of the sampled rows beyond the entity row,
    told apart by hop, the table the row was reached from, its table and its column (a
    :class:`LinkedColumn`): the mean of the encoded values over those rows of the anchor's
-   subgraph, and the value of the most recent of them (the one with the latest row time);
+   subgraph, the value of the most recent of them (the one with the latest row time), and the
+   mean over those with a row time in each of the spec's ``windows`` before the anchor
+   (decision 0016);
 4. the inputs of the net's readout beside the head (``Decoded.inputs``, by name): the target's
    own history of a regression target, the sibling rates of a static binary target;
 5. the anchor embedding (``d`` values);
@@ -61,8 +63,12 @@ TREES_INPUT = "features"
 TREE_TASKS = ("binary", "regression", "ranking")
 #: A ranking tree head reranks this many of the readout's best candidates per anchor.
 RERANK = 16
-#: Features of each :class:`LinkedColumn`, in order.
+#: Features of each :class:`LinkedColumn`, in order; then a mean per window of the spec.
 LINKED_STATS = ("mean", "last")
+#: Windows (days before the anchor) of the windowed means a tree head fits (decision 0016).
+LINKED_WINDOWS_DAYS = (0.125, 0.25, 1.0, 7.0)
+#: Features of each :class:`LinkedColumn` per window of the spec, in order.
+WINDOW_STATS = ("mean", "sum")
 #: Column stypes a :class:`LinkedColumn` aggregates.
 LINKED_STYPES = tuple(STYPE_IDS[k] for k in ("numerical", "timestamp", "boolean"))
 #: Anchors whose linked aggregates are computed at once (bounds the memory of the node arrays).
@@ -121,6 +127,8 @@ class TreeSpec:
         linked: the linked rows' columns, in feature order; readout: names of the readout's
             inputs, in feature order (a spec written before either existed has none).
         items: ranking: the items coded in the ``item`` feature, in code order.
+        windows: days before the anchor of each linked column's windowed means (a spec
+            written before decision 0016 has none).
     """
 
     target: str
@@ -131,6 +139,12 @@ class TreeSpec:
     linked: tuple[LinkedColumn, ...] = ()
     readout: tuple[str, ...] = ()
     items: tuple[str, ...] = ()
+    windows: tuple[float, ...] = ()
+
+    @property
+    def stats(self) -> tuple[str, ...]:
+        """Names of each linked column's features, in order."""
+        return (*LINKED_STATS, *(f"{s}_{w:g}d" for w in self.windows for s in WINDOW_STATS))
 
     @property
     def width(self) -> int:
@@ -145,7 +159,7 @@ class TreeSpec:
     def names(self) -> list[str]:
         """Feature names, in order."""
         counts = ["children", *(f"children_{d:g}d" for d in COUNT_WINDOWS_DAYS)]
-        linked = [f"{c.label}:{stat}" for c in self.linked for stat in LINKED_STATS]
+        linked = [f"{c.label}:{stat}" for c in self.linked for stat in self.stats]
         emb = [f"embedding_{i}" for i in range(self.embedding_dim)]
         readout = [f"readout:{n}" for n in self.readout]
         last = "item" if self.task == "ranking" else "net"
@@ -186,6 +200,7 @@ class TreeSpec:
             linked,
             tuple(d.get("readout", ())),
             tuple(d.get("items", ())),
+            tuple(float(w) for w in d.get("windows", ())),
         )
 
     def features(
@@ -245,16 +260,17 @@ class TreeSpec:
         at = len(self.columns)
         out[:, at : at + ROW_COUNT_WIDTH] = tokens.row_counts[:, 0, :]
         at += ROW_COUNT_WIDTH
-        width = len(LINKED_STATS) * len(self.linked)
+        width = len(self.stats) * len(self.linked)
         for start in range(0, b, CHUNK):
             rows = slice(start, min(start + CHUNK, b))
             out[rows, at : at + width] = self._linked_features(tokens.take(rows))
         return at + width
 
     def _linked_features(self, tokens: TokenBatch) -> np.ndarray:
-        """``float32[B, 2 * len(linked)]``: mean and most recent value of each linked column."""
+        """``float32[B, len(stats) * len(linked)]``: mean, most recent value and windowed means
+        of each linked column."""
         b, p = tokens.num_anchors, len(self.linked)
-        out = np.full((b, p, len(LINKED_STATS)), np.nan, np.float32)
+        out = np.full((b, p, len(self.stats)), np.nan, np.float32)
         anchor, pos, keys = _linked_tokens(tokens)
         if p == 0 or len(anchor) == 0:
             return out.reshape(b, -1)
@@ -264,16 +280,26 @@ class TreeSpec:
         ok = which >= 0
         anchor, pos, group = anchor[ok], pos[ok], anchor[ok] * p + which[ok]
         value = tokens.value_num[anchor, pos].astype(np.float64)
+        flat = out.reshape(b * p, -1)
+        timed = tokens.rel_null[anchor, pos] == 0
+        # rel_days is sign(d) * log1p(|d|) of the row time minus the anchor time, d in days
+        rank = np.where(timed, tokens.rel_days[anchor, pos], -np.inf)
         counts = np.bincount(group, minlength=b * p)
         sums = np.bincount(group, weights=value, minlength=b * p)
         seen = counts > 0
-        out.reshape(b * p, -1)[seen, 0] = sums[seen] / counts[seen]
+        flat[seen, 0] = sums[seen] / counts[seen]
+        for k, w in enumerate(self.windows):
+            keep = rank >= -np.log1p(w)
+            counts = np.bincount(group[keep], minlength=b * p)
+            sums = np.bincount(group[keep], weights=value[keep], minlength=b * p)
+            seen = counts > 0
+            at = len(LINKED_STATS) + k * len(WINDOW_STATS)
+            flat[seen, at] = sums[seen] / counts[seen]
+            flat[:, at + 1] = sums  # no row in the window: 0
         # the most recent row: latest row time; rows without one (static tables) rank first
-        timed = tokens.rel_null[anchor, pos] == 0
-        rank = np.where(timed, tokens.rel_days[anchor, pos], -np.inf)
         order = np.lexsort((rank, group))
         ends = np.append(group[order][1:] != group[order][:-1], True)
-        out.reshape(b * p, -1)[group[order][ends], 1] = value[order][ends]
+        flat[group[order][ends], 1] = value[order][ends]
         return out.reshape(b, -1)
 
 
