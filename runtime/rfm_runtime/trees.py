@@ -268,7 +268,7 @@ class TreeSpec:
 
     def _linked_features(self, tokens: TokenBatch) -> np.ndarray:
         """``float32[B, len(stats) * len(linked)]``: mean, most recent value and windowed means
-        of each linked column."""
+        and sums of each linked column."""
         b, p = tokens.num_anchors, len(self.linked)
         out = np.full((b, p, len(self.stats)), np.nan, np.float32)
         anchor, pos, keys = _linked_tokens(tokens)
@@ -284,18 +284,16 @@ class TreeSpec:
         timed = tokens.rel_null[anchor, pos] == 0
         # rel_days is sign(d) * log1p(|d|) of the row time minus the anchor time, d in days
         rank = np.where(timed, tokens.rel_days[anchor, pos], -np.inf)
-        counts = np.bincount(group, minlength=b * p)
-        sums = np.bincount(group, weights=value, minlength=b * p)
-        seen = counts > 0
-        flat[seen, 0] = sums[seen] / counts[seen]
-        for k, w in enumerate(self.windows):
+        # every row (column 0: the mean), then each window (its mean, and its sum: 0 if empty)
+        starts = [0, *(len(LINKED_STATS) + k * len(WINDOW_STATS) for k in range(len(self.windows)))]
+        for at, w in zip(starts, (np.inf, *self.windows), strict=True):
             keep = rank >= -np.log1p(w)
             counts = np.bincount(group[keep], minlength=b * p)
             sums = np.bincount(group[keep], weights=value[keep], minlength=b * p)
             seen = counts > 0
-            at = len(LINKED_STATS) + k * len(WINDOW_STATS)
             flat[seen, at] = sums[seen] / counts[seen]
-            flat[:, at + 1] = sums  # no row in the window: 0
+            if at:
+                flat[:, at + 1] = sums
         # the most recent row: latest row time; rows without one (static tables) rank first
         order = np.lexsort((rank, group))
         ends = np.append(group[order][1:] != group[order][:-1], True)
