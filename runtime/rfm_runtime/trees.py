@@ -15,8 +15,8 @@ which features it reads, in this order:
    told apart by hop, the table the row was reached from, its table and its column (a
    :class:`LinkedColumn`): the mean of the encoded values over those rows of the anchor's
    subgraph, the value of the most recent of them (the one with the latest row time), and the
-   mean over those with a row time in each of the spec's ``windows`` before the anchor
-   (decision 0016);
+   mean and sum over those with a row time in each of the spec's ``windows`` before the
+   anchor (decision 0016);
 4. the inputs of the net's readout beside the head (``Decoded.inputs``, by name): the target's
    own history of a regression target, the sibling rates of a static binary target;
 5. the anchor embedding (``d`` values);
@@ -63,9 +63,9 @@ TREES_INPUT = "features"
 TREE_TASKS = ("binary", "regression", "ranking")
 #: A ranking tree head reranks this many of the readout's best candidates per anchor.
 RERANK = 16
-#: Features of each :class:`LinkedColumn`, in order; then a mean per window of the spec.
+#: Features of each :class:`LinkedColumn`, in order; then :data:`WINDOW_STATS` per window.
 LINKED_STATS = ("mean", "last")
-#: Windows (days before the anchor) of the windowed means a tree head fits (decision 0016).
+#: Windows (days before the anchor) of the linked columns of a tree head fitted now (0016).
 LINKED_WINDOWS_DAYS = (0.125, 0.25, 1.0, 7.0)
 #: Features of each :class:`LinkedColumn` per window of the spec, in order.
 WINDOW_STATS = ("mean", "sum")
@@ -127,8 +127,8 @@ class TreeSpec:
         linked: the linked rows' columns, in feature order; readout: names of the readout's
             inputs, in feature order (a spec written before either existed has none).
         items: ranking: the items coded in the ``item`` feature, in code order.
-        windows: days before the anchor of each linked column's windowed means (a spec
-            written before decision 0016 has none).
+        windows: days before the anchor of each linked column's windowed means and sums (a
+            spec written before decision 0016 has none).
     """
 
     target: str
