@@ -312,6 +312,18 @@ def sibling_links(graph: GraphSpec, target: Target) -> list[tuple[str, ...]]:
     return list(dict.fromkeys(lk.child_columns for lk in graph.links if lk.child == target.entity))
 
 
+def sibling_outcomes(graph: GraphSpec, target: Target) -> list[str]:
+    """The columns of a static binary target's entity model whose siblings' means its sibling
+    history also holds: number and boolean columns known after the row time (with a
+    ``meta.rfm.available_at``: an outcome, like a flight's delay), other than the target's own."""
+    ent = graph.table(target.entity)
+    return [
+        c.name
+        for c in ent.columns
+        if c.available_at and c.stype in ("numerical", "boolean") and c.name != target.static
+    ]
+
+
 def sibling_history_sql(
     graph: GraphSpec, target: Target, anchors: str, relations: Mapping[str, str] | None = None
 ) -> str:
@@ -320,9 +332,13 @@ def sibling_history_sql(
     Siblings of an anchor's row: the other rows of the entity model that share a parent with
     it through one of its foreign keys (``link``: the key's columns, comma-separated), with a
     row time in ``(anchor_time - window, anchor_time]`` (``target.history``). Per link and
-    window: the siblings whose label was known strictly before the anchor (the static column's
-    ``meta.rfm.available_at``; at its row time when it has none) and is not null, the sum of
-    their labels, and the siblings not known yet.
+    window, the row of the label (``column_name`` empty): the siblings whose label was known
+    strictly before the anchor (the static column's ``meta.rfm.available_at``; at its row time
+    when it has none) and is not null, the sum of their labels, and the siblings not known yet;
+    then one row per :func:`sibling_outcomes` column: the siblings due in the longest window
+    whose value became known in this one (strictly before the anchor) and is not null, the sum
+    of those values, and the siblings due in the window whose value was not known yet
+    (decision 0017).
 
     Raises:
         RfmError: when the target has no sibling history (:func:`sibling_links` is empty).
@@ -338,19 +354,45 @@ def sibling_history_sql(
     columns = list(dict.fromkeys(c for cols in links for c in cols))
     gate = ent.column(target.static).available_at
     value = f'e."{target.static}"'
-    known_at = f'cast(e."{gate or ent.time_column}" as timestamp)'
-    known = f"s.known_at {'<' if gate else '<='} a.anchor_time"
+    # (column_name, value, known_at, known strictly before the anchor): the label, the outcomes
+    terms = [
+        (
+            "",
+            f"case when {value} is null then null when {cast_sql(value, target.cast)} then 1.0"
+            " else 0.0 end",
+            f'cast(e."{gate or ent.time_column}" as timestamp)',
+            gate is not None,
+        )
+    ]
+    for name in sibling_outcomes(graph, target):
+        col = ent.column(name)
+        v = f'e."{name}"'
+        number = (
+            f"case when {v} is null then null when {v} then 1.0 else 0.0 end"
+            if col.stype == "boolean"
+            else f"cast({v} as double)"
+        )
+        terms.append((name, number, f'cast(e."{col.available_at}" as timestamp)', True))
     not_null = " and ".join(f'e."{c}" is not null' for c in ent.primary_key)
     ctes = []
     for i, cols in enumerate(links, 1):
-        sums = "".join(
-            f",\n        sum(case when {inside} and {known} and s.value is not null then 1 else 0"
-            f" end) as n_known_{k},\n        sum(case when {inside} and {known} then"
-            f" coalesce(s.value, 0) else 0 end) as label_sum_{k},\n        sum(case when {inside}"
-            f" then (case when {known} then 0 else 1 end) else 0 end) as n_pending_{k}"
-            for k in windows
-            for inside in [f"s.row_time > {interval_sql('a.anchor_time', -k, unit)}"]
-        )
+        sums = ""
+        for k in windows:
+            start = interval_sql("a.anchor_time", -k, unit)
+            for j, (_, _, _, strict) in enumerate(terms):
+                known = f"s.known_at_{j} {'<' if strict else '<='} a.anchor_time"
+                # the label's siblings are those due in the window; an outcome's, those due in
+                # the longest window whose value became known in this one (pending: due in
+                # it, not known yet)
+                due = f"s.row_time > {start}"
+                inside = f"s.known_at_{j} > {start}" if j else due
+                sums += (
+                    f",\n        sum(case when {inside} and {known} and s.value_{j} is not null"
+                    f" then 1 else 0 end) as n_known_{k}_{j},\n        sum(case when {inside} and"
+                    f" {known} then coalesce(s.value_{j}, 0) else 0 end) as value_sum_{k}_{j},"
+                    f"\n        sum(case when {due} then (case when {known} then 0 else 1 end)"
+                    f" else 0 end) as n_pending_{k}_{j}"
+                )
         on = "".join(f's."{c}" = a."{c}" and ' for c in cols)
         lo = interval_sql("a.anchor_time", -max(windows), unit)
         ctes.append(
@@ -362,22 +404,25 @@ def sibling_history_sql(
         )
     selects = "\nunion all\n".join(
         f"select entity_id, anchor_time, '{','.join(cols)}' as link,"
-        f" cast({k} as bigint) as window_length, cast(n_known_{k} as bigint) as n_known,"
-        f" cast(label_sum_{k} as double) as label_sum, cast(n_pending_{k} as bigint) as n_pending"
-        f"\nfrom link_{i}"
+        f" cast({k} as bigint) as window_length, '{name}' as column_name,"
+        f" cast(n_known_{k}_{j} as bigint) as n_known,"
+        f" cast(value_sum_{k}_{j} as double) as value_sum,"
+        f" cast(n_pending_{k}_{j} as bigint) as n_pending\nfrom link_{i}"
         for i, cols in enumerate(links, 1)
         for k in windows
+        for j, (name, _, _, _) in enumerate(terms)
     )
     link_columns = "".join(f'\n        e."{c}",' for c in columns)
+    term_columns = "".join(
+        f"\n        {v} as value_{j},\n        {at} as known_at_{j},"
+        for j, (_, v, at, _) in enumerate(terms)
+    )
     links_sql = ",\n".join(ctes)
     relation = dict(relations or {}).get(ent.name, ent.relation)
     return f"""with {_anchors_cte(anchors)},
 entity_rows as (
-    select {key_sql(ent.primary_key, "e")} as entity_id,
-        cast(e."{ent.time_column}" as timestamp) as row_time,{link_columns}
-        case when {value} is null then null when {cast_sql(value, target.cast)} then 1.0
-            else 0.0 end as value,
-        {known_at} as known_at
+    select {key_sql(ent.primary_key, "e")} as entity_id,{link_columns}{term_columns}
+        cast(e."{ent.time_column}" as timestamp) as row_time
     from {relation} as e
     where {not_null} and e."{ent.time_column}" is not null
 ),
@@ -479,8 +524,8 @@ def build_history(
     (schema :data:`ITEM_HISTORY`), :func:`target_history_sql` for a target with one
     (:func:`has_target_history`; :data:`TARGET_HISTORY`), :func:`sibling_history_sql` for a
     static binary
-    target (:data:`SIBLING_HISTORY`), None for any other; ordered by anchor (then item, or link
-    and window)."""
+    target (:data:`SIBLING_HISTORY`), None for any other; ordered by anchor (then item, or link,
+    window and column)."""
     agg = target.aggregate
     if target.task == "ranking" and agg is not None and agg.fn == "LIST_DISTINCT":
         make, schema, order = item_history_sql, ITEM_HISTORY, "anchor_time, entity_id, item"
@@ -488,7 +533,7 @@ def build_history(
         make, schema, order = target_history_sql, TARGET_HISTORY, "anchor_time, entity_id"
     elif sibling_links(graph, target):
         make, schema = sibling_history_sql, SIBLING_HISTORY
-        order = "anchor_time, entity_id, link, window_length"
+        order = "anchor_time, entity_id, link, window_length, column_name"
     else:
         return None
     name = "__rfm_history_anchors"

@@ -14,8 +14,9 @@ select
     cast(null as {{ dbt.type_timestamp() }}) as anchor_time,
     cast(null as {{ dbt.type_string() }}) as link,
     cast(null as bigint) as window_length,
+    cast(null as {{ dbt.type_string() }}) as column_name,
     cast(null as bigint) as n_known,
-    cast(null as double) as label_sum,
+    cast(null as double) as value_sum,
     cast(null as bigint) as n_pending
 where 1 = 0
 {%- endcall %}

@@ -16,10 +16,12 @@ from bench.accuracy.metrics import auroc
 T0 = dt.datetime(2013, 5, 1)
 
 
-def _table(rows: list[tuple[str, str, int, int, float, int]]) -> pa.Table:
-    names = ["entity_id", "link", "window_length", "n_known", "label_sum", "n_pending"]
+def _table(rows: list[tuple[str, str, int, int, float, int]], column: str = "") -> pa.Table:
+    """Rows (entity_id, link, window_length, n_known, value_sum, n_pending) of ``column``."""
+    names = ["entity_id", "link", "window_length", "n_known", "value_sum", "n_pending"]
     cols = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
-    return pa.table({**cols, "anchor_time": [T0] * len(rows)}).select(SIBLING_HISTORY.names)
+    extra = {"anchor_time": [T0] * len(rows), "column_name": [column] * len(rows)}
+    return pa.table({**cols, **extra}).select(SIBLING_HISTORY.names).cast(SIBLING_HISTORY)
 
 
 def test_sibling_features_by_anchor() -> None:
@@ -29,7 +31,7 @@ def test_sibling_features_by_anchor() -> None:
             ("f1", "origin", 24, 10, 5.0, 2),
             ("f2", "tailnum", 3, 0, 0.0, 1),
         ]
-    ).cast(SIBLING_HISTORY)
+    )
     history = SiblingHistory(table)
     assert history.slots == [("origin", 3), ("origin", 24), ("tailnum", 3)]
     t = int(time_us(pa.array([T0]))[0])
@@ -42,6 +44,35 @@ def test_sibling_features_by_anchor() -> None:
     rate24 = (5 + RATE_PRIOR * base) / (10 + RATE_PRIOR)
     want = [rate3, np.log1p(4), 2 / 6, rate24, np.log1p(10), 2 / 12, base, 0, 0]
     np.testing.assert_allclose(got[2], want)
+
+
+def test_outcome_means_by_anchor() -> None:
+    """An outcome column's rows (decision 0017) add one feature per (link, window, column): the
+    signed log1p of the known siblings' mean, shrunk towards the column's mean over every known
+    sibling of the table; the label's features are unchanged."""
+    label = _table([("f1", "origin", 3, 4, 3.0, 2), ("f2", "origin", 3, 1, 0.0, 0)])
+    delay = _table(
+        [
+            ("f1", "origin", 3, 4, 80.0, 2),
+            ("f2", "origin", 3, 0, 0.0, 3),
+            ("f3", "tailnum", 3, 2, -4.0, 0),
+        ],
+        column="dep_delay",
+    )
+    history = SiblingHistory(pa.concat_tables([delay, label]))
+    assert history.slots == [("origin", 3)]
+    assert history.outcomes == [("origin", 3, "dep_delay"), ("tailnum", 3, "dep_delay")]
+    assert history.terms[3:] == ["origin@3:dep_delay_mean", "tailnum@3:dep_delay_mean"]
+    t = int(time_us(pa.array([T0]))[0])
+    got = history.features([("f1", t), ("f2", t), ("f3", t), ("f9", t)], base_rate=0.5)
+    pooled = (80.0 - 4.0) / 6  # every known sibling's delay, over all links and windows
+    f1_origin = (80.0 + RATE_PRIOR * pooled) / (4 + RATE_PRIOR)
+    f3_tail = (-4.0 + RATE_PRIOR * pooled) / (2 + RATE_PRIOR)
+    want = np.log1p(np.abs([[f1_origin, pooled], [pooled, pooled], [pooled, f3_tail]]))
+    want *= np.sign([[f1_origin, pooled], [pooled, pooled], [pooled, f3_tail]])
+    np.testing.assert_allclose(got[:3, 3:], want)
+    np.testing.assert_allclose(got[3, 3:], np.log1p(pooled))  # no row at all: the pooled mean
+    np.testing.assert_allclose(got[0, :3], [(3 + 0.5) / 5, np.log1p(4), 2 / 6])
 
 
 def _context(m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -425,16 +425,22 @@ def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
     (3, 6, 24 hours in flights.yml), the other flights sharing the origin (or the plane)
     scheduled in the window; those whose delay was known strictly before the anchor (departed
     by then, flights.yml: late_or_cancelled is available at departed_at) are counted with
-    their labels (over 15 minutes late, or cancelled), the others as pending."""
+    their labels (over 15 minutes late, or cancelled), the others as pending. The outcome
+    columns' rows (decision 0017) count and sum each column's values that became known in the
+    window (dep_delay and cancelled at departure, arr_delay and air_time at arrival), of those
+    due in the longest window."""
     raw = project.query(
         "select cast(flight_id as varchar) as id, scheduled_departure as t, departed_at, "
-        "dep_delay, cancelled, origin, tailnum from flights"
+        "arrived_at, dep_delay, arr_delay, air_time, cancelled, origin, tailnum from flights"
     ).to_pylist()
     got = project.query(
         "select * from rfm_sibling_history where target_name = 'flight_delayed_15'"
     ).to_pylist()
     assert {r["link"] for r in got} == {"carrier", "dest", "origin,time_hour", "origin", "tailnum"}
     assert {r["window_length"] for r in got} == {3, 6, 24}
+    outcomes = {"dep_delay": "departed_at", "cancelled": "departed_at"}
+    outcomes |= {"arr_delay": "arrived_at", "air_time": "arrived_at"}
+    assert {r["column_name"] for r in got} == {"", *outcomes}
     ids = {r["entity_id"] for r in got}
     anchors = {f["id"]: f for f in raw if f["id"] in ids}
     by: dict[tuple[str, Any], list[dict[str, Any]]] = {}
@@ -442,23 +448,37 @@ def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
         for link in ("origin", "tailnum"):
             by.setdefault((link, f[link]), []).append(f)
     rows = [r for r in got if r["link"] in ("origin", "tailnum")]
-    sample = sorted(rows, key=lambda r: hashlib.md5(str(r).encode()).digest())[:200]
-    pending = cancelled = 0
+    sample = sorted(rows, key=lambda r: hashlib.md5(str(r).encode()).digest())[:400]
+    pending = cancelled = late = 0
     for r in sample:
         me, t = anchors[r["entity_id"]], r["anchor_time"]
-        lo = t - timedelta(hours=r["window_length"])
+        lo, longest = t - timedelta(hours=r["window_length"]), t - timedelta(hours=24)
         siblings = [
             f
             for f in by.get((r["link"], me[r["link"]]), [])
-            if f["id"] != me["id"] and lo < f["t"] <= t and me[r["link"]] is not None
+            if f["id"] != me["id"] and longest < f["t"] <= t and me[r["link"]] is not None
         ]
-        known = [f for f in siblings if f["departed_at"] < t]
-        want = (len(known), sum(_late(f) for f in known), len(siblings) - len(known))
-        assert (r["n_known"], r["label_sum"], r["n_pending"]) == want, r
-        pending += want[2]
-        cancelled += sum(bool(f["cancelled"]) for f in known)
+        column = r["column_name"]
+        gate = outcomes.get(column, "departed_at")
+        due = [f for f in siblings if lo < f["t"]]
+        n_pending = sum(f[gate] is None or f[gate] >= t for f in due)
+        if column:  # due in the longest window, known in this one
+            values = [
+                float(f[column])
+                for f in siblings
+                if f[gate] is not None and lo < f[gate] < t and f[column] is not None
+            ]
+            want = (len(values), pytest.approx(sum(values)), n_pending)
+            late += sum(f["t"] <= lo < f[gate] < t for f in siblings if f[gate] is not None)
+        else:  # due in the window, known before the anchor
+            known = [f for f in due if f[gate] < t]
+            want = (len(known), sum(_late(f) for f in known), n_pending)
+            pending += n_pending
+            cancelled += sum(bool(f["cancelled"]) for f in known)
+        assert (r["n_known"], r["value_sum"], r["n_pending"]) == want, r
     assert pending > 0  # some siblings had not departed yet: their delays are not read
     assert cancelled > 0  # cancelled siblings count as positives
+    assert late > 0  # some were due before the window but became known in it: read
 
 
 def test_python_histories_agree_with_macros(project: Project) -> None:
@@ -472,7 +492,7 @@ def test_python_histories_agree_with_macros(project: Project) -> None:
             ("plane_flights_30d", "rfm_target_history", ""),
             ("x_jfk_delay_minutes", "rfm_target_history", ""),
             ("plane_delay_7d", "rfm_target_history", ""),
-            ("flight_delayed_15", "rfm_sibling_history", ", link, window_length"),
+            ("flight_delayed_15", "rfm_sibling_history", ", link, window_length, column_name"),
         ):
             anchors = con.sql(
                 f"select entity_id, anchor_time from rfm_anchors where target_name = '{name}'"

@@ -134,8 +134,9 @@ def _warehouse(path, targets: list[tuple[str, str]], siblings: bool = False) -> 
                     "anchor_time": pa.array([k[1] for k in keys], pa.timestamp("us")),
                     "link": ["origin"] * len(keys),
                     "window_length": pa.array([3] * len(keys), pa.int64()),
+                    "column_name": [""] * len(keys),
                     "n_known": pa.array([10] * len(keys), pa.int64()),
-                    "label_sum": np.where(pattern, 9.0, 1.0),
+                    "value_sum": np.where(pattern, 9.0, 1.0),
                     "n_pending": pa.array([0] * len(keys), pa.int64()),
                 }
             )
@@ -241,7 +242,7 @@ def test_static_binary_target_reads_its_sibling_history(tmp_path, artifact, monk
     _warehouse(path, [("a_binary", "binary")], siblings=True)
     got, _ = _score(path, artifact, monkeypatch)
     with duckdb.connect(str(path), read_only=True) as con:
-        sql = "select entity_id, label_sum from rfm_sibling_history"
+        sql = "select entity_id, value_sum from rfm_sibling_history"
         rate = dict(con.execute(sql).fetchall())
     high = np.array([rate[e] > 5 for e in got["entity_id"].to_pylist()])
     prob = np.array(got["probability"].to_pylist(), float)

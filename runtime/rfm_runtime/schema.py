@@ -92,15 +92,18 @@ TARGET_HISTORY = pa.schema(
 #: A static binary target's sibling history (``rfm_sibling_history`` without ``target_name``):
 #: per anchor, foreign key of the entity model (``link``: its columns, comma-separated) and
 #: window, the other rows sharing that parent with a row time in the window before the anchor:
-#: those whose label was known before it (``n_known``, ``label_sum``) and those not yet known.
+#: those whose label was known before it (``n_known``, the labels' ``value_sum``) and those not
+#: yet known; the same for each outcome column (``column_name``) of the entity model.
 SIBLING_HISTORY = pa.schema(
     [
         pa.field("entity_id", pa.string(), nullable=False),
         pa.field("anchor_time", pa.timestamp("us"), nullable=False),
         pa.field("link", pa.string(), nullable=False),
         pa.field("window_length", pa.int64(), nullable=False),
+        # empty: the target's label; else an outcome column whose siblings' mean is read (0017)
+        pa.field("column_name", pa.string(), nullable=False),
         pa.field("n_known", pa.int64(), nullable=False),
-        pa.field("label_sum", pa.float64(), nullable=False),
+        pa.field("value_sum", pa.float64(), nullable=False),
         pa.field("n_pending", pa.int64(), nullable=False),
     ]
 )

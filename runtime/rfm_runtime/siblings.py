@@ -12,9 +12,11 @@ prediction is a logistic readout
 
 with three features per (link, window): the siblings' positive rate (shrunk towards the
 context's rate when few are known), ``log1p`` of how many are known, and the share not known
-yet. It is fitted at scoring time on the labelled context anchors with an L2 penalty, the head's
-logits cross-fitted (each half of the context predicted from the other half). Decision 0008 has
-the measurements.
+yet; and one per (link, window, outcome column): the known siblings' mean of a number or
+boolean column known after the row time (a delay, a cancellation; decision 0017). It is
+fitted at scoring time on the labelled context anchors with an L2 penalty, the head's logits
+cross-fitted (each half of the context predicted from the other half). Decisions 0008 and 0017
+have the measurements.
 """
 
 from __future__ import annotations
@@ -47,41 +49,64 @@ READOUT_L2 = 10.0
 class SiblingHistory:
     """A static binary target's sibling history (``SIBLING_HISTORY`` rows) by anchor.
 
-    ``slots`` are the (link, window) pairs present, sorted; an anchor without a row for a slot
-    had no sibling there.
+    ``slots`` are the (link, window) pairs of the label's rows, sorted; ``outcomes`` the (link,
+    window, column) triples of the outcome columns' rows (decision 0017), sorted. An anchor
+    without a row for a slot had no sibling there.
     """
 
     def __init__(self, table: pa.Table) -> None:
-        links = table.column("link").to_pylist()
-        windows = table.column("window_length").to_pylist()
-        self.slots: list[tuple[str, int]] = sorted(set(zip(links, windows, strict=True)))
-        index = {s: j for j, s in enumerate(self.slots)}
+        triples = list(
+            zip(
+                *(table.column(c).to_pylist() for c in ("link", "window_length", "column_name")),
+                strict=True,
+            )
+        )
+        self.slots: list[tuple[str, int]] = sorted({(k, w) for k, w, c in triples if not c})
+        self.outcomes: list[tuple[str, int, str]] = sorted({t for t in triples if t[2]})
+        index = {(k, w, ""): j for j, (k, w) in enumerate(self.slots)}
+        index |= {t: len(self.slots) + j for j, t in enumerate(self.outcomes)}
+        slot = np.array([index[t] for t in triples], np.int64)
         counts = np.stack(
             [
                 np.asarray(table.column(c).to_numpy(), np.float64)
-                for c in ("n_known", "label_sum", "n_pending")
+                for c in ("n_known", "value_sum", "n_pending")
             ],
             axis=1,
         )
-        self.rows: dict[AnchorKey, np.ndarray] = {}
-        for key, link, window, row in zip(anchor_keys(table), links, windows, counts, strict=True):
-            slots = self.rows.setdefault(key, np.zeros((len(self.slots), 3)))
-            slots[index[(link, window)]] = row
+        keys: dict[AnchorKey, int] = {}
+        anchor = np.array([keys.setdefault(k, len(keys)) for k in anchor_keys(table)], np.int64)
+        dense = np.zeros((len(keys), len(index), 3))
+        dense[anchor, slot] = counts
+        self.rows: dict[AnchorKey, np.ndarray] = dict(zip(keys, dense, strict=True))
+        # each outcome column's mean over every known sibling: what an empty slot reads
+        per_slot = np.zeros((len(index), 2))
+        np.add.at(per_slot, slot, counts[:, :2])
+        self.pooled = np.zeros(len(self.outcomes))
+        for column in {c for _, _, c in self.outcomes}:
+            mine = [len(self.slots) + j for j, t in enumerate(self.outcomes) if t[2] == column]
+            known, total = per_slot[mine].sum(axis=0)
+            self.pooled[np.array(mine) - len(self.slots)] = total / known if known else 0.0
 
     @property
     def terms(self) -> list[str]:
         """Feature names, in column order of :meth:`features`."""
-        return [f"{link}@{w}:{t}" for link, w in self.slots for t in SLOT_TERMS]
+        return [f"{link}@{w}:{t}" for link, w in self.slots for t in SLOT_TERMS] + [
+            f"{link}@{w}:{column}_mean" for link, w, column in self.outcomes
+        ]
 
     def features(self, keys: Sequence[AnchorKey], base_rate: float) -> np.ndarray:
-        """``float64[len(keys), 3 * len(slots)]``: per slot, the shrunk rate, ``log1p`` of the
-        known siblings and the share not known yet."""
-        counts = gather(self.rows, keys, (len(self.slots), 3))
-        known, positive, pending = counts[..., 0], counts[..., 1], counts[..., 2]
+        """``float64[len(keys), 3 * len(slots) + len(outcomes)]``: per slot, the shrunk rate,
+        ``log1p`` of the known siblings and the share not known yet; per outcome, the signed
+        ``log1p`` of the known siblings' mean of the column, shrunk towards its pooled mean."""
+        counts = gather(self.rows, keys, (len(self.slots) + len(self.outcomes), 3))
+        label, outcome = counts[:, : len(self.slots)], counts[:, len(self.slots) :]
+        known, positive, pending = label[..., 0], label[..., 1], label[..., 2]
         rate = (positive + RATE_PRIOR * base_rate) / (known + RATE_PRIOR)
         seen = known + pending
         share = np.divide(pending, seen, out=np.zeros_like(seen), where=seen > 0)
-        return np.stack([rate, np.log1p(known), share], axis=2).reshape(len(keys), -1)
+        rates = np.stack([rate, np.log1p(known), share], axis=2).reshape(len(keys), -1)
+        mean = (outcome[..., 1] + RATE_PRIOR * self.pooled) / (outcome[..., 0] + RATE_PRIOR)
+        return np.concatenate([rates, np.sign(mean) * np.log1p(np.abs(mean))], axis=1)
 
 
 @dataclass(frozen=True)
