@@ -28,6 +28,7 @@ from dbt_rfm.finetune.command import run_finetune  # noqa: E402
 from dbt_rfm.finetune.config import FinetuneConfig  # noqa: E402
 from dbt_rfm.finetune.loop import finetune_arrays  # noqa: E402
 from dbt_rfm.finetune.split import split_by_time  # noqa: E402
+from dbt_rfm.finetune.trees import TreeFit, prefer_base  # noqa: E402
 from dbt_rfm.nn.train import build_net, save_checkpoint  # noqa: E402
 from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
 from tests.rfm_synthetic import T0, anchors_of, make_cells, small_net_config  # noqa: E402
@@ -242,6 +243,65 @@ def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):
     assert set(got["model_version"].to_pylist()) == {rfm.model_version}
     probs = np.array(got["probability"].to_pylist())
     assert ((probs >= 0) & (probs <= 1)).all() and probs.std() > 0
+
+
+def test_the_pretrained_net_with_its_trees_is_kept_when_better(
+    warehouse, base, tmp_path, monkeypatch
+):
+    """Decision 0018: the tree head is fitted on the fine-tuned and on the pretrained net, and
+    the pretrained net with its own trees is written when it wins on validation (forced here);
+    its tree head is stamped for the written net, so scoring uses it."""
+    from dbt_rfm.finetune import trees as tree_mod
+    from dbt_rfm.nn.export import export_artifact
+    from dbt_rfm.nn.train import load_checkpoint
+
+    compared = []
+
+    def prefer(tuned, pretrained, task):
+        compared.append((tuned.report, pretrained.report, task))
+        return True
+
+    monkeypatch.setattr(tree_mod, "prefer_base", prefer)
+    lines: list[str] = []
+    run = run_finetune("big_spender", warehouse, tmp_path / "ft", base=base, config=FAST,
+                       echo=lines.append)  # fmt: skip
+    report = run.report
+    assert compared and compared[0][2] == "binary" and report["best_step"] > 0
+    assert report["kept_pretrained"] and report["trees"] == compared[0][1]
+    assert report["pretrained_trees"] == compared[0][1]
+    assert any("kept instead" in line for line in lines)
+    rfm = RfmSession.open(run.artifact)
+    assert rfm.contract.net["finetune"]["best_step"] == 0
+    export_artifact(*load_checkpoint(base)[:2], tmp_path / "base" / "b")
+    weights = [_weights(tmp_path / "base" / "b.encoder.onnx"), _weights(run.artifact)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])  # the base's
+    if report["trees"]["kept"]:
+        assert rfm.trees is not None  # stamped for this net: the session accepts it
+
+
+def _weights(path) -> dict[str, np.ndarray]:
+    """The initializers of an encoder file (or of ``<prefix>.encoder.onnx``) by name."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = str(path) if str(path).endswith(".onnx") else f"{path}.encoder.onnx"
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+
+
+def prefer_case(kept: bool, net: float, trees: float) -> TreeFit:
+    report = {"metric": "m", "net": net, "trees": trees, "kept": kept}
+    return TreeFit(None, None, report)
+
+
+def test_prefer_base_compares_what_each_artifact_serves():
+    tuned = prefer_case(True, 0.70, 0.74)  # serves its trees: 0.74
+    assert prefer_base(tuned, prefer_case(False, 0.75, 0.72), "binary")  # serves its net: 0.75
+    assert not prefer_base(tuned, prefer_case(True, 0.70, 0.73), "binary")
+    assert not prefer_base(tuned, prefer_case(True, 0.70, 0.74), "binary")  # a tie: fine-tuned
+    assert prefer_base(prefer_case(True, 4.0, 3.5), prefer_case(True, 4.0, 3.4), "regression")
+    skipped = TreeFit(None, None, {"skipped": "too few anchors"})
+    assert not prefer_base(tuned, skipped, "binary") and not prefer_base(skipped, tuned, "binary")
 
 
 def test_failed_export_leaves_no_file(base, tmp_path, monkeypatch):

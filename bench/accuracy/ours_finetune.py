@@ -39,7 +39,7 @@ from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
 from dbt_rfm.finetune.split import subsample
-from dbt_rfm.finetune.trees import TreeFit, fit_trees
+from dbt_rfm.finetune.trees import TreeFit, fit_trees, prefer_base
 from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
 from dbt_rfm.spec import GraphSpec
@@ -110,16 +110,23 @@ class Finetuned(OursArm):
         )  # fmt: skip
         t2 = time.perf_counter()
         trees: dict[str, Any] = {}
+        step = result.best_step
         with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
             prefix = Path(tmp) / "ft"
             export_artifact(result.encoder, result.head, prefix)
             session = RfmSession.open(prefix)
             if CONFIG.trees and task.kind in TREE_TASKS:
                 fit = _fit_trees(ctx, prep.spec, session, train, parts)
+                if step > 0:  # as dbt-rfm finetune: the base net with its trees, if better
+                    base = Path(tmp) / "base"
+                    export_artifact(*load_checkpoint(checkpoint_path())[:2], base)
+                    base_fit = _fit_trees(ctx, prep.spec, RfmSession.open(base), train, parts)
+                    if prefer_base(fit, base_fit, task.kind):
+                        prefix, fit, step = base, base_fit, 0
                 trees = fit.report
                 if fit.onnx is not None:
                     prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
-                    session = RfmSession.open(prefix)
+                session = RfmSession.open(prefix)
             t3 = time.perf_counter()
             val, test, covered = predict(session, ctx, prep)
         t4 = time.perf_counter()
@@ -127,7 +134,7 @@ class Finetuned(OursArm):
             "checkpoint": str(checkpoint_path()),
             "lr": CONFIG.lr,
             "steps": result.steps,
-            "best_step": result.best_step,
+            "best_step": step,
             "stopped_early": result.stopped_early,
             "val_before": result.before,
             "val_after": result.after,

@@ -2,14 +2,17 @@
 
 Reads the target's labelled context anchors and their cells, splits them by time, fine-tunes
 encoder and ICL head from the base checkpoint with early stopping, fits a tree head on the
-result for a binary, regression or ranking target (:mod:`dbt_rfm.finetune.trees`; kept when it beats
-the net on validation), and writes a new artifact ``<out>/<target>-<hash>.*.onnx`` plus its
-report ``<out>/<target>-<hash>.finetune.json``; prints the command that scores with it.
+result for a binary, regression or ranking target (:mod:`dbt_rfm.finetune.trees`; kept when it
+beats the net on validation) and, when the steps changed the net, on the base net too (the
+base net with its trees is kept instead when it scores better on validation; decision 0018),
+and writes a new artifact ``<out>/<target>-<hash>.*.onnx`` plus its report
+``<out>/<target>-<hash>.finetune.json``; prints the command that scores with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -74,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="fit a tree head on the net (binary, regression and ranking targets; kept when it "
-        "beats the net on validation; default on)",
+        "beats the net on validation) and on the pretrained net (written instead when it scores "
+        "better; default on)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
     p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")
@@ -124,7 +128,7 @@ def run_finetune(
     from dbt_rfm.finetune.artifact import write_artifact, write_report
     from dbt_rfm.finetune.loop import finetune_arrays
     from dbt_rfm.finetune.split import split_by_time
-    from dbt_rfm.finetune.trees import fit_trees
+    from dbt_rfm.finetune.trees import TreeFit, fit_trees, prefer_base
     from dbt_rfm.finetune.warehouse import (
         cell_names,
         connect,
@@ -134,6 +138,9 @@ def run_finetune(
         read_labelled,
         read_target,
     )
+    from dbt_rfm.nn.encoder import RelationalEncoder
+    from dbt_rfm.nn.export import export_artifact
+    from dbt_rfm.nn.icl_head import ICLHead
     from dbt_rfm.nn.train import load_checkpoint
 
     config = config or FinetuneConfig()
@@ -183,22 +190,37 @@ def run_finetune(
         echo=echo,
     )
     provenance: dict[str, Any] = {"base": str(base_path), "target": target, "task": t.task}
-    provenance["best_step"] = res.best_step
-    trees: dict[str, Any] = {}
+    net, step = (res.encoder, res.head), res.best_step
 
-    def tree_head(net: Path) -> bytes | None:
-        if not config.trees or t.task not in TREE_TASKS:
-            return None
-        fit = fit_trees(
-            RfmSession.open(net, threads=config.threads), t.task, target, data.tokens,
-            data.anchors, data.labels, times if known is None else known, train, val,
-            history=history, column_names=names, seed=config.seed, threads=config.threads,
-            echo=echo,
-        )  # fmt: skip
-        trees.update(fit.report)
-        return fit.onnx
+    def fit(encoder: RelationalEncoder, head: ICLHead) -> TreeFit:
+        with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
+            prefix = Path(tmp) / "net"
+            export_artifact(encoder, head, prefix)
+            return fit_trees(
+                RfmSession.open(prefix, threads=config.threads), t.task, target, data.tokens,
+                data.anchors, data.labels, times if known is None else known, train, val,
+                history=history, column_names=names, seed=config.seed, threads=config.threads,
+                echo=echo,
+            )  # fmt: skip
 
-    prefix = write_artifact(res.encoder, res.head, out, target, provenance, trees=tree_head)
+    fitted = base_fit = None
+    if config.trees and t.task in TREE_TASKS:
+        fitted = fit(*net)
+        if step > 0:  # the pretrained net with its own tree head may still be better
+            echo(f"finetune {target}: tree head on the pretrained net, to compare")
+            base_net = load_checkpoint(base_path)[:2]
+            base_fit = fit(*base_net)
+            if prefer_base(fitted, base_fit, t.task):
+                echo(
+                    f"finetune {target}: the pretrained net with its tree head scores "
+                    f"{base_fit.score:.4f} on validation against {fitted.score:.4f} fine-tuned: "
+                    "kept instead"
+                )
+                net, fitted, step = base_net, base_fit, 0
+    provenance["best_step"] = step
+    prefix = write_artifact(
+        *net, out, target, provenance, trees=None if fitted is None else fitted.for_net
+    )
     report = {
         "target": target,
         "task": t.task,
@@ -207,6 +229,7 @@ def run_finetune(
         "artifact": str(prefix),
         "steps": res.steps,
         "best_step": res.best_step,
+        "kept_pretrained": step == 0 and res.best_step > 0,
         "stopped_early": res.stopped_early,
         "metric": res.metric,
         "before": res.before,
@@ -214,7 +237,8 @@ def run_finetune(
         "n_train": res.n_train,
         "n_val": res.n_val,
         "history": res.history,
-        "trees": trees or None,
+        "trees": None if fitted is None else fitted.report,
+        "pretrained_trees": None if base_fit is None else base_fit.report,
         "config": config.to_dict(),
         "seconds": round(time.monotonic() - start, 2),
     }
@@ -257,6 +281,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             verdict = "kept" if tr["kept"] else "dropped: the net alone is better"
             print(f"tree head: validation {tr['metric']} {tr['net']} -> {tr['trees']} ({verdict})")
+    if r["kept_pretrained"]:
+        print("kept the pretrained net: with its tree head it scores better on validation")
     print(f"artifact: {result.artifact}")
     print(f"report: {result.report_path}")
     print(

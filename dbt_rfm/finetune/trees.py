@@ -24,7 +24,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,38 @@ class TreeFit:
     spec: TreeSpec | None
     onnx: bytes | None
     report: dict[str, Any]
+
+    def for_net(self, prefix: Path) -> bytes | None:
+        """The tree head to write beside the exported net ``prefix``: :attr:`onnx` with its
+        spec's ``model_version`` set to that net's (the trees read only the net's outputs, which
+        its contract's provenance does not change)."""
+        if self.onnx is None or self.spec is None:
+            return None
+        import onnx
+
+        model = onnx.load_from_string(self.onnx)
+        spec = replace(self.spec, model_version=RfmSession.open(prefix).model_version)
+        for entry in model.metadata_props:
+            if entry.key == TREES_KEY:
+                entry.value = spec.to_json()
+        return bytes(model.SerializeToString())
+
+    @property
+    def score(self) -> float | None:
+        """The validation metric of what the artifact serves: the trees when kept, else the
+        net; None when the trees were skipped (no comparable figure)."""
+        if "skipped" in self.report:
+            return None
+        return float(self.report["trees" if self.report["kept"] else "net"])
+
+
+def prefer_base(tuned: TreeFit, base: TreeFit, task: str) -> bool:
+    """Whether the pretrained net with its tree head scores better on validation than the
+    fine-tuned one with its own (decision 0018); False when either has no score."""
+    if tuned.score is None or base.score is None:
+        return False
+    sign = -1.0 if task == "regression" else 1.0  # MAE: lower is better
+    return sign * (base.score - tuned.score) > 0
 
 
 def embed_all(session: RfmSession, tokens: TokenBatch) -> np.ndarray:
