@@ -481,6 +481,15 @@ def test_sibling_history_reads_only_what_is_known(project: Project) -> None:
     assert late > 0  # some were due before the window but became known in it: read
 
 
+def test_history_models_pass_their_data_tests(project: Project) -> None:
+    """The data tests of models/targets.yml on the histories built here (keys, links to
+    rfm_anchors, consistent counts): the fixture runs the models without their tests."""
+    models = ("rfm_labels", "rfm_item_history", "rfm_target_history", "rfm_sibling_history")
+    result = project.dbt("test", "--select", *models)
+    assert result.success, result.exception
+    assert len(result.result) >= 20  # the tests ran
+
+
 def test_python_histories_agree_with_macros(project: Project) -> None:
     with duckdb.connect(str(project.db)) as con:
         graph = GraphSpec.from_rows(
