@@ -81,11 +81,12 @@ class SiblingHistory:
         # each outcome column's mean over every known sibling: what an empty slot reads
         per_slot = np.zeros((len(index), 2))
         np.add.at(per_slot, slot, counts[:, :2])
+        columns = np.array([c for _, _, c in self.outcomes])
         self.pooled = np.zeros(len(self.outcomes))
-        for column in {c for _, _, c in self.outcomes}:
-            mine = [len(self.slots) + j for j, t in enumerate(self.outcomes) if t[2] == column]
-            known, total = per_slot[mine].sum(axis=0)
-            self.pooled[np.array(mine) - len(self.slots)] = total / known if known else 0.0
+        for column in set(columns):
+            mine = columns == column
+            known, total = per_slot[len(self.slots) :][mine].sum(axis=0)
+            self.pooled[mine] = total / known if known else 0.0
 
     @property
     def terms(self) -> list[str]:
