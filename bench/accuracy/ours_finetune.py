@@ -114,9 +114,8 @@ class Finetuned(OursArm):
         with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
             prefix = Path(tmp) / "ft"
             export_artifact(result.encoder, result.head, prefix)
-            session = RfmSession.open(prefix)
-            if CONFIG.trees and task.kind in TREE_TASKS:
-                fit = _fit_trees(ctx, prep.spec, session, train, parts)
+            if CONFIG.trees and task.kind in TREE_TASKS:  # no session held between the fits
+                fit = _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, parts)
                 if step > 0:  # as dbt-rfm finetune: the base net with its trees, if better
                     base = Path(tmp) / "base"
                     export_artifact(*load_checkpoint(checkpoint_path())[:2], base)
@@ -126,7 +125,7 @@ class Finetuned(OursArm):
                 trees = fit.report
                 if fit.onnx is not None:
                     prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
-                session = RfmSession.open(prefix)
+            session = RfmSession.open(prefix)
             t3 = time.perf_counter()
             val, test, covered = predict(session, ctx, prep)
         t4 = time.perf_counter()
