@@ -39,7 +39,7 @@ from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
 from dbt_rfm.finetune.split import subsample
-from dbt_rfm.finetune.trees import TreeFit, fit_trees, prefer_base
+from dbt_rfm.finetune.trees import TreeFit, choose_net, fit_trees
 from dbt_rfm.nn.export import contract_for, export_artifact
 from dbt_rfm.nn.train import load_checkpoint
 from dbt_rfm.spec import GraphSpec
@@ -113,18 +113,23 @@ class Finetuned(OursArm):
         step = result.best_step
         with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
             prefix = Path(tmp) / "ft"
-            export_artifact(result.encoder, result.head, prefix)
-            if CONFIG.trees and task.kind in TREE_TASKS:  # no session held between the fits
-                fit = _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, parts)
-                if step > 0:  # as dbt-rfm finetune: the base net with its trees, if better
-                    base = Path(tmp) / "base"
-                    export_artifact(*load_checkpoint(checkpoint_path())[:2], base)
-                    base_fit = _fit_trees(ctx, prep.spec, RfmSession.open(base), train, parts)
-                    if prefer_base(fit, base_fit, task.kind):
-                        prefix, fit, step = base, base_fit, 0
-                trees = fit.report
-                if fit.onnx is not None:
-                    prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(fit.onnx)
+            net = (result.encoder, result.head)
+
+            def fit(net: Any) -> TreeFit:  # no session held between the fits
+                export_artifact(*net, prefix)
+                return _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, parts)
+
+            fitted = None
+            if CONFIG.trees and task.kind in TREE_TASKS:  # as dbt-rfm finetune (decision 0018)
+                net, fitted, step, _ = choose_net(
+                    fit, net, lambda: load_checkpoint(checkpoint_path())[:2], step, task.kind,
+                    lambda line: print(f"finetune {task.name}: {line}", flush=True),
+                )  # fmt: skip
+                trees = fitted.report
+            export_artifact(*net, prefix)
+            model = None if fitted is None else fitted.for_net(prefix)
+            if model is not None:
+                prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(model)
             session = RfmSession.open(prefix)
             t3 = time.perf_counter()
             val, test, covered = predict(session, ctx, prep)

@@ -128,7 +128,7 @@ def run_finetune(
     from dbt_rfm.finetune.artifact import write_artifact, write_report
     from dbt_rfm.finetune.loop import finetune_arrays
     from dbt_rfm.finetune.split import split_by_time
-    from dbt_rfm.finetune.trees import TreeFit, fit_trees, prefer_base
+    from dbt_rfm.finetune.trees import TreeFit, choose_net, fit_trees
     from dbt_rfm.finetune.warehouse import (
         cell_names,
         connect,
@@ -192,10 +192,10 @@ def run_finetune(
     provenance: dict[str, Any] = {"base": str(base_path), "target": target, "task": t.task}
     net, step = (res.encoder, res.head), res.best_step
 
-    def fit(encoder: RelationalEncoder, head: ICLHead) -> TreeFit:
+    def fit(net: tuple[RelationalEncoder, ICLHead]) -> TreeFit:
         with tempfile.TemporaryDirectory(prefix="rfm_ft_") as tmp:
             prefix = Path(tmp) / "net"
-            export_artifact(encoder, head, prefix)
+            export_artifact(*net, prefix)
             return fit_trees(
                 RfmSession.open(prefix, threads=config.threads), t.task, target, data.tokens,
                 data.anchors, data.labels, times if known is None else known, train, val,
@@ -205,18 +205,10 @@ def run_finetune(
 
     fitted = base_fit = None
     if config.trees and t.task in TREE_TASKS:
-        fitted = fit(*net)
-        if step > 0:  # the pretrained net with its own tree head may still be better
-            echo(f"finetune {target}: tree head on the pretrained net, to compare")
-            base_net = load_checkpoint(base_path)[:2]
-            base_fit = fit(*base_net)
-            if prefer_base(fitted, base_fit, t.task):
-                echo(
-                    f"finetune {target}: the pretrained net with its tree head scores "
-                    f"{base_fit.score:.4f} on validation against {fitted.score:.4f} fine-tuned: "
-                    "kept instead"
-                )
-                net, fitted, step = base_net, base_fit, 0
+        net, fitted, step, base_fit = choose_net(
+            fit, net, lambda: load_checkpoint(base_path)[:2], step, t.task,
+            lambda line: echo(f"finetune {target}: {line}"),
+        )  # fmt: skip
     provenance["best_step"] = step
     prefix = write_artifact(
         *net, out, target, provenance, trees=None if fitted is None else fitted.for_net

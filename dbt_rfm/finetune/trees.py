@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +48,13 @@ from rfm_runtime.trees import (
 
 from dbt_rfm.errors import RfmError
 from dbt_rfm.pretrain.evaluate import auroc, map_at_k
+
+if TYPE_CHECKING:
+    from dbt_rfm.nn.encoder import RelationalEncoder
+    from dbt_rfm.nn.icl_head import ICLHead
+
+    #: An encoder and its ICL head.
+    Net = tuple[RelationalEncoder, ICLHead]
 
 #: Runs in time order the training anchors are predicted in (the first has no context).
 CHUNKS = 8
@@ -119,6 +126,33 @@ def prefer_base(tuned: TreeFit, base: TreeFit, task: str) -> bool:
         return False
     sign = -1.0 if task == "regression" else 1.0  # MAE: lower is better
     return sign * (base.score - tuned.score) > 0
+
+
+def choose_net(
+    fit: Callable[[Net], TreeFit],
+    tuned: Net,
+    base: Callable[[], Net],
+    step: int,
+    task: str,
+    say: Callable[[str], None],
+) -> tuple[Net, TreeFit, int, TreeFit | None]:
+    """Decision 0018: the tree head ``fit`` on the fine-tuned net ``tuned`` (its best step
+    ``step``) and, when the steps changed it, on the pretrained net ``base()``; returns the net
+    to write, its tree head, its step (0: the pretrained net) and the pretrained net's tree
+    head when it was fitted."""
+    fitted = fit(tuned)
+    if step == 0:
+        return tuned, fitted, step, None
+    say("tree head on the pretrained net, to compare")
+    pretrained = base()
+    base_fit = fit(pretrained)
+    if not prefer_base(fitted, base_fit, task):
+        return tuned, fitted, step, base_fit
+    say(
+        f"the pretrained net with its tree head scores {base_fit.score:.4f} on validation "
+        f"against {fitted.score:.4f} fine-tuned: kept instead"
+    )
+    return pretrained, base_fit, 0, base_fit
 
 
 def embed_all(session: RfmSession, tokens: TokenBatch) -> np.ndarray:
