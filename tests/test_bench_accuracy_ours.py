@@ -295,3 +295,13 @@ def test_finetune_reads_a_seeded_subsample_over_all_times() -> None:
     assert rows[0] < FT_TRAIN // 10 and rows[-1] > 4.9 * FT_TRAIN  # old and new anchors
     assert np.array_equal(rows, finetune_rows(5 * FT_TRAIN))
     assert np.array_equal(finetune_rows(7), np.arange(7))
+
+
+def test_table_says_when_and_at_which_commit_a_row_ran() -> None:
+    row = {"task": "t", "arm": "ours_zero_shot", "metric": "auroc", "value": 0.7, "val_value": 0.6,
+           "seconds": {"features": 0, "train": 0, "score": 0}, "ran_at": "2026-12-04T16:00:00Z",
+           "commit": "0123456789ab+", "params": {"context_per_time": 5}}  # fmt: skip
+    old = {k: v for k, v in row.items() if k not in ("ran_at", "commit", "params")}
+    line = markdown({"tasks": {"t": {}}, "results": [row, old]}).split("\n")[2:]
+    assert line[0].endswith("| 2026-12-04 0123456789ab+ | context 5 per query time |")
+    assert line[1].endswith("| 0.0 |  |  |")

@@ -8,6 +8,7 @@ import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
@@ -121,3 +122,29 @@ def test_threads_come_from_the_argument_then_rfm_threads(artifact: Path, monkeyp
     monkeypatch.setenv("RFM_THREADS", "two")
     with pytest.raises(RfmError, match="RFM_THREADS='two'"):
         RfmSession.open(artifact)
+
+
+def test_head_scores_large_query_sets_in_chunks(artifact: Path, monkeypatch) -> None:
+    """Queries are independent: chunked head calls (HEAD_PAIRS) give the one call's result."""
+    from rfm_runtime.labels import prepare_labels
+
+    session = RfmSession.open(artifact, threads=1)
+    rng = np.random.default_rng(0)
+    d = session.embedding_dim
+    query = rng.normal(size=(37, d)).astype(np.float32)
+    labels = prepare_labels("binary", list(rng.integers(0, 2, 50)), session.contract.max_classes)
+    context = rng.normal(size=(len(labels.classes), d)).astype(np.float32)
+    whole = session.class_probs(query, context, labels)
+    calls: list[int] = []
+    head = session.head
+
+    class Counting:
+        def run(self, outputs, feeds):
+            calls.append(len(feeds["query_embedding"]))
+            return head.run(outputs, feeds)
+
+    monkeypatch.setattr(session_mod, "HEAD_PAIRS", 8 * len(labels.classes))
+    monkeypatch.setattr(session, "head", Counting())
+    chunked = session.class_probs(query, context, labels)
+    assert calls == [8, 8, 8, 8, 5]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)

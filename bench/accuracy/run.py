@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import platform
+import subprocess
 import time
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -102,6 +103,8 @@ def run(
             row = {
                 "task": name,
                 "arm": arm_name,
+                "ran_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "commit": _commit(),
                 "metric": task.metric,
                 "value": round(evaluate(task.kind, y_test, out.test), 4),
                 "val_value": round(evaluate(task.kind, y_val, out.val), 4),
@@ -143,6 +146,22 @@ def _add_gaps(
             gap, low, high = paired_gap(kind, y, predicted[row["arm"]], reference, RANK_K)
             vs = {"gap": round(gap, 4), "ci95": [round(low, 4), round(high, 4)]}
             row[f"vs_{REFERENCE}"] = vs | ({"reference_stored_at": stored_at} if stored_at else {})
+
+
+def _commit() -> str | None:
+    """The checkout's commit (12 hex digits, ``+`` when files differ from it), or None outside
+    a git checkout."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def _plain(values: Any) -> Any:
@@ -266,31 +285,32 @@ def markdown(doc: dict[str, Any]) -> str:
     )
     lines = [
         "| task | metric | arm | test | val | test - lgbm_aggregates [95% CI] | features s "
-        "| train s | score s | notes |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| train s | score s | ran | notes |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         s, p = r["seconds"], r.get("params", {})
-        notes = ""
+        notes = []
         if "best_step" in p:
-            notes = (
+            notes.append(
                 f"steps {p['steps']}, kept step {p['best_step']}, trained on {p.get('trained_on')}"
             )
             t = p.get("trees") or {}
             if "net" in t:
                 verdict = "kept" if t["kept"] else "dropped"
-                notes += f"; tree head {verdict} (val {t['net']:.4f} -> {t['trees']:.4f})"
+                notes.append(f"tree head {verdict} (val {t['net']:.4f} -> {t['trees']:.4f})")
             elif t:
-                notes += "; tree head skipped"
+                notes.append("tree head skipped")
         elif "context_per_time" in p:
-            notes = f"context {p['context_per_time']} per query time"
+            notes.append(f"context {p['context_per_time']} per query time")
         vs = r.get(f"vs_{REFERENCE}")
         gap = f"{vs['gap']:+.3f} [{vs['ci95'][0]:+.3f}, {vs['ci95'][1]:+.3f}]" if vs else ""
         if vs and "reference_stored_at" in vs:
-            notes += f"; gap to {REFERENCE} of {vs['reference_stored_at'][:10]}"
+            notes.append(f"gap to {REFERENCE} of {vs['reference_stored_at'][:10]}")
+        ran = f"{r.get('ran_at', '')[:10]} {r.get('commit') or ''}".strip()
         lines.append(
             f"| {r['task']} | {r['metric']} | {r['arm']} | {r['value']:.4f} | "
             f"{r['val_value']:.4f} | {gap} | {s['features']:.1f} | {s['train']:.1f} | "
-            f"{s['score']:.1f} | {notes} |"
+            f"{s['score']:.1f} | {ran} | {'; '.join(notes)} |"
         )
     return "\n".join(lines)
