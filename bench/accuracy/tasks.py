@@ -284,6 +284,7 @@ TASKS: dict[str, Task] = {
             timedelta(days=7),
             "plane active in the last 30 days: any flight in (t, t+7d] delayed >15 min "
             "or cancelled",
+            max_context=20_000,  # its binary readout fits on them, as flight_delayed_15's
         ),
         Task(
             "plane_flights_30d",
