@@ -302,6 +302,8 @@ def test_table_says_when_and_at_which_commit_a_row_ran() -> None:
            "seconds": {"features": 0, "train": 0, "score": 0}, "ran_at": "2026-12-04T16:00:00Z",
            "commit": "0123456789ab+", "params": {"context_per_time": 5}}  # fmt: skip
     old = {k: v for k, v in row.items() if k not in ("ran_at", "commit", "params")}
-    line = markdown({"tasks": {"t": {}}, "results": [row, old]}).split("\n")[2:]
+    zero_shot = old | {"params": {"context": 20000}}
+    line = markdown({"tasks": {"t": {}}, "results": [row, old, zero_shot]}).split("\n")[2:]
     assert line[0].endswith("| 2026-12-04 0123456789ab+ | context 5 per query time |")
     assert line[1].endswith("| 0.0 |  |  |")
+    assert line[2].endswith("| 0.0 |  | context 20000 |")

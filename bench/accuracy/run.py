@@ -290,7 +290,7 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     for r in rows:
         s, p = r["seconds"], r.get("params", {})
-        notes = []
+        notes = [f"context {p['context']}"] if "context" in p else []
         if "best_step" in p:
             notes.append(
                 f"steps {p['steps']}, kept step {p['best_step']}, trained on {p.get('trained_on')}"
