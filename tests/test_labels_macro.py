@@ -27,8 +27,12 @@ from dbt_rfm.targets import find_target, targets_from_manifest
 REPO = Path(__file__).resolve().parents[1]
 SPINE_START = datetime(2013, 2, 1)
 #: anchors.max_context of the demo's targets
-MAX_CONTEXT = {"plane_delay_7d": 20_000, "plane_flights_30d": 2000, "plane_next_dests_7d": 2000}
-FLIGHT_MAX_CONTEXT = 20_000
+MAX_CONTEXT = {
+    "plane_delay_7d": 20_000,
+    "plane_flights_30d": 2000,
+    "plane_next_dests_7d": 2000,
+    "flight_delayed_15": 20_000,
+}
 #: plane_flights_30d's anchors in the demo (the ranking target's alias them)
 WEEKLY = "anchors: &weekly {spine: *weekly_spine, max_context: 2000}\n"
 
@@ -294,8 +298,8 @@ def test_flight_delayed_static_target(project: Project) -> None:
     ).to_pylist()
     split = datetime(2013, 12, 24)
     known = [(f["id"], f["t"]) for f in t if f["t"] <= split]
-    assert len(known) > FLIGHT_MAX_CONTEXT
-    picked = _pick(known, FLIGHT_MAX_CONTEXT)
+    assert len(known) > MAX_CONTEXT["flight_delayed_15"]
+    picked = _pick(known, MAX_CONTEXT["flight_delayed_15"])
     assert _anchors(project, "flight_delayed_15", "context") == picked
     assert _anchors(project, "flight_delayed_15", "query") == {
         (f["id"], f["t"]) for f in t if f["t"] > split

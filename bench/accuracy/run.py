@@ -74,6 +74,7 @@ def run(
     graph = flights_graph()
     results: list[dict[str, Any]] = []
     tasks: dict[str, Any] = {}
+    commit = _commit()
     for name in task_names:
         task = get_task(name)
         t0 = time.perf_counter()
@@ -103,8 +104,8 @@ def run(
             row = {
                 "task": name,
                 "arm": arm_name,
-                "ran_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "commit": _commit(),
+                "ran_at": _now(),
+                "commit": commit,
                 "metric": task.metric,
                 "value": round(evaluate(task.kind, y_test, out.test), 4),
                 "val_value": round(evaluate(task.kind, y_val, out.val), 4),
@@ -120,7 +121,7 @@ def run(
     con.close()
     return {
         "max_eval": max_eval,
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": _now(),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "protocol": {k: str(v) for k, v in asdict(protocol).items()},
         "tasks": tasks,
@@ -146,6 +147,11 @@ def _add_gaps(
             gap, low, high = paired_gap(kind, y, predicted[row["arm"]], reference, RANK_K)
             vs = {"gap": round(gap, 4), "ci95": [round(low, 4), round(high, 4)]}
             row[f"vs_{REFERENCE}"] = vs | ({"reference_stored_at": stored_at} if stored_at else {})
+
+
+def _now() -> str:
+    """The time now, UTC, to the second (ISO 8601)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _commit() -> str | None:
@@ -180,7 +186,7 @@ def _store(task: str, arm: str, y: Any, test: Any) -> None:
     PREDICTIONS.mkdir(parents=True, exist_ok=True)
     doc = {
         "labels": _digest(y),
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": _now(),
         "test": _plain(test),
     }
     (PREDICTIONS / f"{task}.{arm}.json").write_text(json.dumps(doc))

@@ -193,7 +193,7 @@ class RfmSession:
             self.head.run(["class_probs"], feeds | {"query_embedding": query[s : s + step]})[0]
             for s in range(0, query.shape[0], step)
         ]
-        return np.asarray(np.concatenate(parts))
+        return np.concatenate(parts)
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
