@@ -27,7 +27,7 @@ from dbt_rfm.finetune import loop  # noqa: E402
 from dbt_rfm.finetune.command import run_finetune  # noqa: E402
 from dbt_rfm.finetune.config import FinetuneConfig  # noqa: E402
 from dbt_rfm.finetune.loop import finetune_arrays  # noqa: E402
-from dbt_rfm.finetune.split import split_by_time  # noqa: E402
+from dbt_rfm.finetune.split import as_slice, split_by_time  # noqa: E402
 from dbt_rfm.finetune.trees import TreeFit, prefer_base  # noqa: E402
 from dbt_rfm.nn.train import build_net, save_checkpoint  # noqa: E402
 from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
@@ -126,6 +126,33 @@ def test_split_is_by_time_and_keeps_equal_times_together():
     assert len(val) == 60 and len(train) == 40
     with pytest.raises(RfmError, match="distinct"):
         split_by_time(np.full(10, 7, np.int64), 0.2)
+    # in time order both sides are one run each: the command takes views, not copies
+    train, val = split_by_time(np.sort(times), 0.2)
+    assert as_slice(train) == slice(0, len(train))
+    assert as_slice(val) == slice(len(train), 500)
+    assert as_slice(np.array([0, 2, 3])).tolist() == [0, 2, 3]
+
+
+def test_validation_episode_copies_only_its_context_and_queries(data, monkeypatch):
+    tokens, labels, times, train, val = _arrays(data)
+    episodes = []
+    real = loop.validate
+
+    def spy(encoder, head, task, ctx, *args):
+        episodes.append((task, ctx))
+        return real(encoder, head, task, ctx, *args)
+
+    monkeypatch.setattr(loop, "validate", spy)
+    encoder, head = build_net(small_net_config(), seed=0)
+    cfg = FinetuneConfig(max_steps=2, eval_every=1, context_size=16, val_queries=8, threads=1)
+    finetune_arrays(encoder, head, tokens.take(train), labels[train].tolist(), times[train],
+                    tokens.take(val), labels[val].tolist(), times[val], "binary", cfg,
+                    train_known=times[train] + DAY_US)  # fmt: skip
+    task, ctx = episodes[0]
+    assert all(t is task for t, _ in episodes)  # one fixed episode
+    assert len(task.labels) == 16 + 8 and ctx.tolist() == list(range(16))
+    context_us = np.asarray(task.anchor_us)[ctx]
+    assert context_us.max() + DAY_US <= times[val].min()  # known by the first validation time
 
 
 def test_finetune_lowers_validation_loss(data):

@@ -53,6 +53,8 @@ STATIC_KNOWN = timedelta(days=1)
 #: Training anchors fine-tuning sees: as many as ``dbt-rfm finetune`` reads by default
 #: (``max_anchors``).
 FT_TRAIN = CONFIG.max_anchors
+#: Training anchors sampled and tokenized at a time.
+TOKENIZE_CHUNK = 5_000
 
 
 #: The shipped net's resume checkpoint (the torch weights of ``rfm-small``).
@@ -90,17 +92,24 @@ class Finetuned(OursArm):
             BATCH, TARGET_COLUMNS.get(task.name)
         )
         train = ctx.splits.train.take(pa.array(finetune_rows(ctx.splits.train.num_rows)))
-        cell_sets = {
-            "train": anchor_cells(prep.index, train, task.entity_table),
-            "val": prep.cells["val"],
-        }
+        n = train.num_rows
+        # the cells of a few thousand anchors at a time: those of 100,000 held at once
+        # were the arm's peak memory; sampling is deterministic, so chunks change nothing
+        chunks = [
+            tokenize(anchor_cells(prep.index, part, task.entity_table), anchor_keys(part), config)
+            for part in (train.slice(i, TOKENIZE_CHUNK) for i in range(0, n, TOKENIZE_CHUNK))
+        ]
+        chunks.append(tokenize(prep.cells["val"], anchor_keys(ctx.splits.val), config))
+        tokens = TokenBatch.concat(chunks)
+        del chunks
         parts: dict[str, Any] = {}
-        for name, table in (("train", train), ("val", ctx.splits.val)):
-            keys = anchor_keys(table)
-            tokens = tokenize(cell_sets[name], keys, config)
+        for name, table, rows in (
+            ("train", train, slice(0, n)),
+            ("val", ctx.splits.val, slice(n, tokens.num_anchors)),
+        ):
             y = labels(table, task.kind)
             y = y if task.kind == "ranking" else [float(v) for v in y]
-            parts[name] = (tokens, y, time_us(table.column("anchor_time")))
+            parts[name] = (tokens.take(rows), y, time_us(table.column("anchor_time")))  # views
         t1 = time.perf_counter()
         (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["train"], parts["val"]
         window = 0 if task.window is None else task.window // timedelta(microseconds=1)
@@ -117,7 +126,7 @@ class Finetuned(OursArm):
 
             def fit(net: Any) -> TreeFit:  # no session held between the fits
                 export_artifact(*net, prefix)
-                return _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, parts)
+                return _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, tokens, parts)
 
             fitted = None
             if CONFIG.trees and task.kind in TREE_TASKS:  # as dbt-rfm finetune (decision 0018)
@@ -156,12 +165,18 @@ class Finetuned(OursArm):
 
 
 def _fit_trees(
-    ctx: ArmContext, spec: GraphSpec, session: RfmSession, train: pa.Table, parts: dict[str, Any]
+    ctx: ArmContext,
+    spec: GraphSpec,
+    session: RfmSession,
+    train: pa.Table,
+    tokens: TokenBatch,
+    parts: dict[str, Any],
 ) -> TreeFit:
-    """The tree head on the fine-tuning anchors (train) and the validation split, each label
-    known at the end of its window (static: :data:`STATIC_KNOWN` after its anchor)."""
+    """The tree head on the fine-tuning anchors (train) and the validation split (``tokens``:
+    both, in that order), each label known at the end of its window (static:
+    :data:`STATIC_KNOWN` after its anchor)."""
     task = ctx.splits.task
-    (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["train"], parts["val"]
+    (_, tr_y, tr_t), (_, va_y, va_t) = parts["train"], parts["val"]
     after = (task.window or STATIC_KNOWN) // timedelta(microseconds=1)
     anchors = pa.concat_tables(
         [t.select(["entity_id", "anchor_time"]) for t in (train, ctx.splits.val)]
@@ -172,7 +187,7 @@ def _fit_trees(
         [*tables, *(c.name for t in spec.tables for c in t.columns)], session.tokenizer_config()
     )
     return fit_trees(
-        session, task.kind, task.name, TokenBatch.concat([tr_tok, va_tok]), anchors,
+        session, task.kind, task.name, tokens, anchors,
         [*tr_y, *va_y], np.concatenate([tr_t, va_t]) + after,
         np.arange(n), np.arange(n, n + len(va_y)),
         history=history(ctx, spec, train, ctx.splits.val), column_names=names,

@@ -127,7 +127,7 @@ def run_finetune(
 
     from dbt_rfm.finetune.artifact import write_artifact, write_report
     from dbt_rfm.finetune.loop import finetune_arrays
-    from dbt_rfm.finetune.split import split_by_time
+    from dbt_rfm.finetune.split import as_slice, split_by_time
     from dbt_rfm.finetune.trees import TreeFit, choose_net, fit_trees
     from dbt_rfm.finetune.warehouse import (
         cell_names,
@@ -176,10 +176,10 @@ def run_finetune(
     res = finetune_arrays(
         encoder,
         head,
-        data.tokens.take(train),
+        data.tokens.take(as_slice(train)),  # in time order, so views, not copies
         [data.labels[i] for i in train],
         times[train],
-        data.tokens.take(val),
+        data.tokens.take(as_slice(val)),
         [data.labels[i] for i in val],
         times[val],
         t.task,

@@ -208,12 +208,15 @@ def _run(
             f"time order: no anchor time has {min_context} anchors labelled before it and "
             f"{q_size} at or after it; label a longer history"
         )
-    # validation: training anchors known by the first validation anchor as context, a fixed
-    # subsample of validation anchors as queries
+    # validation: a fixed draw of the training anchors known by the first validation anchor as
+    # context, a fixed subsample of validation anchors as queries (only those are copied)
     known = np.flatnonzero(ready <= int(np.min(val_times)))
     v_rows = np.arange(n_v)
     if n_v > config.val_queries:
         v_rows = np.sort(rng.choice(n_v, size=config.val_queries, replace=False))
+    known = known[
+        np.sort(rng.choice(len(known), size=min(config.context_size, len(known)), replace=False))
+    ]
     val = _task(
         name,
         task,
@@ -223,7 +226,7 @@ def _run(
         np.r_[times[known], np.asarray(val_times, np.int64)[v_rows]],
         np.r_[np.zeros(len(known), bool), np.ones(len(v_rows), bool)],
     )
-    ctx = np.sort(rng.choice(len(known), size=min(config.context_size, len(known)), replace=False))
+    ctx = np.arange(len(known))
 
     params = list(encoder.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)

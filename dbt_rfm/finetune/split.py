@@ -52,3 +52,11 @@ def split_by_time(
     cut = max(cut, distinct[1])  # keep at least one time for training
     val = times >= cut
     return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def as_slice(rows: np.ndarray) -> slice | np.ndarray:
+    """``rows`` (ascending indices) as a slice when they are one contiguous run, so that
+    indexing an array with them gives a view rather than a copy; else ``rows`` unchanged."""
+    if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
