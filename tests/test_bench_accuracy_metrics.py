@@ -87,3 +87,16 @@ def test_paired_gap_on_mean_metrics() -> None:
     assert gap == pytest.approx(map_at_k(relevant, [["a"], ["x", "b"], ["c"]], 5) - 1.0)
     with pytest.raises(RfmError, match="unknown task kind"):
         paired_gap("multiclass", y, y, y, k=5)
+
+
+def test_blend_ranks_keep_the_order_on_a_unit_scale() -> None:
+    from bench.accuracy.blend import _ranks
+
+    x = np.array([0.3, -2.0, 7.5, 0.31])
+    r = _ranks(x)
+    assert r.tolist() == [1 / 3, 0.0, 1.0, 2 / 3]
+    y = np.array([0, 0, 1, 1], bool)
+    assert auroc(y, r) == auroc(y, x)
+    # a scale-free average: a predictor on a huge scale does not outvote the other
+    a, b = np.array([0.0, 1.0, 2.0, 3.0]), np.array([3e6, 2e6, 1e6, 0.0])
+    assert np.allclose((_ranks(a) + _ranks(b)) / 2, 0.5)
