@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh cpu,train,dev
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[test] ruff"; ruff check . && ruff format --check .
-echo "[test] mypy"; mypy runtime/rfm_runtime dbt_rfm
+echo "[test] mypy"; mypy runtime/rfm_runtime dbt_rfm bench
 echo "[test] pytest"
 set +e; python -m pytest -q "$@"; rc=$?; set -e
 # pytest exits 5 when it collected no test: that is a failure here.

@@ -125,7 +125,7 @@ class Finetuned(OursArm):
             net = (result.encoder, result.head)
 
             def fit(net: Any) -> TreeFit:  # no session held between the fits
-                export_artifact(*net, prefix)
+                export_artifact(net[0], net[1], prefix)
                 return _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, tokens, parts)
 
             fitted = None
