@@ -213,9 +213,12 @@ def entity_matrix(ctx: ArmContext) -> tuple[np.ndarray, list[str], list[int], fl
     return ctx.cache["entity"]
 
 
-def _fit_and_score(
+def fit_and_score(
     ctx: ArmContext, x: np.ndarray, cat_idx: list[int], features_s: float, names: list[str]
 ) -> ArmResult:
+    """LightGBM tuned on validation (:func:`bench.accuracy.lgbm.fit_tuned`) on the features
+    ``x`` of every anchor (all splits, ``names``; ``cat_idx`` categorical), scored on val and
+    test; ``features_s``: the seconds the features took."""
     _, rows = stacked_splits(ctx.splits)
     kind = ctx.splits.task.kind
     # Drop columns constant (or all NaN) on train; keep category indices aligned.
@@ -259,7 +262,7 @@ class LgbmEntity:
 
     def run(self, ctx: ArmContext) -> ArmResult:  # noqa: D102
         x, names, cat_idx, secs = entity_matrix(ctx)
-        return _fit_and_score(ctx, x, cat_idx, secs, names)
+        return fit_and_score(ctx, x, cat_idx, secs, names)
 
 
 class LgbmAggregates:
@@ -285,7 +288,7 @@ class LgbmAggregates:
         agg = build_features(ctx.con, ctx.graph, stacked, entity, paths, ctx.windows)
         secs = own_s + time.perf_counter() - t0
         x = np.hstack([x_own, agg.values])
-        return _fit_and_score(ctx, x, cat_idx, secs, own_names + list(agg.names))
+        return fit_and_score(ctx, x, cat_idx, secs, own_names + list(agg.names))
 
 
 ARMS: dict[str, Arm] = {

@@ -34,8 +34,8 @@ import numpy as np
 from bench.accuracy.arms import (
     RANK_K,
     ArmContext,
-    _fit_and_score,
     entity_matrix,
+    fit_and_score,
     labels,
     stacked_splits,
 )
@@ -78,14 +78,14 @@ def blend(
     gap, low, high = paired_gap("binary", list(y), mean, preds[REFERENCE], RANK_K)
     by_path = _by_path(con, splits, a) if paths else None
     con.close()
-    return ({"paths": by_path} if by_path else {}) | {
+    return {
         "task": task_name,
         "arms": list(arms),
         "auroc": {arm: round(auroc(y, preds[arm]), 4) for arm in arms},
         "rank_correlation": round(float(np.corrcoef(a, b)[0, 1]), 4),
         "average": round(auroc(y, mean), 4),
         f"average_vs_{REFERENCE}": {"gap": round(gap, 4), "ci95": [round(low, 4), round(high, 4)]},
-    }
+    } | ({"paths": by_path} if by_path else {})
 
 
 def _by_path(con: Any, splits: Any, first: np.ndarray) -> list[dict[str, Any]]:
@@ -104,7 +104,7 @@ def _by_path(con: Any, splits: Any, first: np.ndarray) -> list[dict[str, Any]]:
         if path is not None:
             agg = build_features(con, graph, stacked, task.entity_table, [path], windows)
             x, cols = np.hstack([x_own, agg.values]), names + list(agg.names)
-        fit = _fit_and_score(ctx, x, cats, 0.0, cols)
+        fit = fit_and_score(ctx, x, cats, 0.0, cols)
         row = {
             "path": "own columns" if path is None else path.name,
             "test": round(auroc(y, fit.test), 4),
