@@ -40,10 +40,10 @@ from bench.accuracy.arms import (
     stacked_splits,
 )
 from bench.accuracy.data import DEFAULT_DB, REPO
-from bench.accuracy.features import DEFAULT_WINDOWS, STATIC_WINDOWS, build_features, enumerate_paths
+from bench.accuracy.features import build_features, enumerate_paths, windows_for
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.metrics import auroc, paired_gap
-from bench.accuracy.run import REFERENCE, _stored
+from bench.accuracy.run import REFERENCE, stored_predictions
 from bench.accuracy.tasks import Protocol, build_splits, get_task
 
 
@@ -66,7 +66,7 @@ def blend(
     y = np.asarray(labels(splits.test, task.kind), np.float64)
     preds = {}
     for arm in {*arms, REFERENCE}:
-        stored = _stored(task_name, arm, y)
+        stored = stored_predictions(task_name, arm, y)
         if stored is None:
             raise SystemExit(
                 f"blend: no stored test predictions of '{arm}' on '{task_name}' for the current "
@@ -76,7 +76,7 @@ def blend(
     a, b = (_ranks(preds[arm]) for arm in arms)
     mean = (a + b) / 2
     gap, low, high = paired_gap("binary", list(y), mean, preds[REFERENCE], RANK_K)
-    by_path = _by_path(con, splits, a) if paths else None
+    by_path = _by_path(con, splits, y, a) if paths else None
     con.close()
     return {
         "task": task_name,
@@ -88,16 +88,15 @@ def blend(
     } | ({"paths": by_path} if by_path else {})
 
 
-def _by_path(con: Any, splits: Any, first: np.ndarray) -> list[dict[str, Any]]:
+def _by_path(con: Any, splits: Any, y: np.ndarray, first: np.ndarray) -> list[dict[str, Any]]:
     """Per link path: LightGBM on the own columns plus its aggregates, and its rank average
-    with ``first`` (the first arm's test ranks)."""
+    with ``first`` (the first arm's ranks of the test labels ``y``)."""
     graph, task = flights_graph(), splits.task
-    windows = DEFAULT_WINDOWS if task.window is not None else STATIC_WINDOWS
+    windows = windows_for(task.window)
     ctx = ArmContext(con, graph, splits, windows)
     x_own, names, cats, _ = entity_matrix(ctx)
     stacked, _ = stacked_splits(splits)
     y_val = np.asarray(labels(splits.val, "binary"), np.float64)
-    y = np.asarray(labels(splits.test, "binary"), np.float64)
     out = []
     for path in [None, *enumerate_paths(graph, task.entity_table)]:
         x, cols = x_own, names

@@ -46,6 +46,12 @@ STATIC_WINDOWS: tuple[timedelta | None, ...] = (
 ANCHORS = "_bench_anchors"
 
 
+def windows_for(window: timedelta | None) -> tuple[timedelta | None, ...]:
+    """The aggregate windows of a task with label window ``window``: :data:`DEFAULT_WINDOWS`,
+    or :data:`STATIC_WINDOWS` for a static task (no window)."""
+    return DEFAULT_WINDOWS if window is not None else STATIC_WINDOWS
+
+
 @dataclass(frozen=True)
 class Step:
     """One traversal of a link: ``forward`` goes child -> parent (one row), else parent ->

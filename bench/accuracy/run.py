@@ -28,7 +28,7 @@ import duckdb
 from bench.accuracy.arms import ARMS as BASELINES
 from bench.accuracy.arms import RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
-from bench.accuracy.features import DEFAULT_WINDOWS, STATIC_WINDOWS
+from bench.accuracy.features import windows_for
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.metrics import auroc, mae, map_at_k, paired_gap
 from bench.accuracy.ours import ZeroShot
@@ -89,7 +89,7 @@ def run(
             "sizes": sizes,
             "labels_seconds": round(time.perf_counter() - t0, 3),
         }
-        windows = DEFAULT_WINDOWS if task.window is not None else STATIC_WINDOWS
+        windows = windows_for(task.window)
         cap = max_context or task.max_context
         ctx = ArmContext(con, graph, splits, windows, full_splits=full, max_context=cap)
         y_val, y_test = labels(splits.val, task.kind), labels(splits.test, task.kind)
@@ -138,7 +138,7 @@ def _add_gaps(
     stored_at = None
     reference = predicted.get(REFERENCE)
     if reference is None:
-        stored = _stored(task, REFERENCE, y)
+        stored = stored_predictions(task, REFERENCE, y)
         if stored is None:
             return
         stored_at, reference = stored
@@ -192,7 +192,7 @@ def _store(task: str, arm: str, y: Any, test: Any) -> None:
     (PREDICTIONS / f"{task}.{arm}.json").write_text(json.dumps(doc))
 
 
-def _stored(task: str, arm: str, y: Any) -> tuple[str, Any] | None:
+def stored_predictions(task: str, arm: str, y: Any) -> tuple[str, Any] | None:
     """(when, predictions) an earlier run stored for ``task`` and ``arm`` on labels ``y``."""
     path = PREDICTIONS / f"{task}.{arm}.json"
     if not path.exists():
