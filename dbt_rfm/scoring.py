@@ -10,6 +10,7 @@ more than one batch of query anchors at a time.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from rfm_runtime.session import DEFAULT_ARTIFACT, RfmSession
 from rfm_runtime.tokenize import anchor_keys
 
 from dbt_rfm import duck
+from dbt_rfm.aggregates import PREFIX, read_graph_target, target_aggregates, target_windows
 
 log = logging.getLogger("dbt_rfm")
 
@@ -74,6 +76,7 @@ class ScoringInputs:
     item_history: Any = None  # rfm_item_history: the ranking readout reads it
     target_history: Any = None  # rfm_target_history: the regression readout reads it
     sibling_history: Any = None  # rfm_sibling_history: the static binary readout reads it
+    graph_spec: Any = None  # rfm_graph_spec: a tree head reading aggregates needs it
 
     def sql(self, name: str) -> str:
         """The relation's SELECT, usable as a subquery on any cursor of the same database."""
@@ -148,6 +151,37 @@ class _Reads:
             if table.num_rows:
                 return table.cast(schema)
         return None
+
+    def aggregates(self, t: ScoringTarget, rfm: RfmSession) -> pa.Table | None:
+        """The warehouse aggregates of ``t``'s query anchors that the artifact's tree head
+        reads (decision 0020), computed in the warehouse; None when it reads none."""
+        trees = rfm.trees
+        if trees is None or trees.spec.target != t.name:
+            return None
+        names = [n for n in trees.spec.readout if n.startswith(PREFIX)]
+        if not names:
+            return None
+        if self.inputs.graph_spec is None:
+            raise RfmError(
+                f"target '{t.name}': the tree head {trees.path.name} reads warehouse aggregates; "
+                "pass graph_spec=dbt.ref('rfm_graph_spec') to ScoringInputs"
+            )
+        start = time.monotonic()
+        spec, definition = read_graph_target(
+            self.meta_cur, self.inputs.sql("graph_spec"), self.inputs.sql("targets"), t.name
+        )
+        anchors = duck.arrow_table(
+            self.meta_cur,
+            f"select entity_id, anchor_time from {self.inputs.sql('anchors')} "
+            "where target_name = ? and role = 'query' order by anchor_time, entity_id",
+            [t.name],
+        )
+        table = target_aggregates(
+            self.meta_cur, spec, definition["entity"], target_windows(definition), anchors, names
+        )
+        print(f"dbt-rfm: {t.name}: {len(names)} warehouse aggregates of {anchors.num_rows} "
+              f"query anchors ({time.monotonic() - start:.0f}s)")  # fmt: skip
+        return table
 
     def count(self, t: ScoringTarget, role: str) -> int:
         return int(
@@ -282,6 +316,7 @@ def predictions(
                 query_anchors=reads.anchors(t, "query"),
                 target_column=t.target_column,
                 history=reads.history(t),
+                aggregates=reads.aggregates(t, rfm),
                 top_k=t.top_k or 10,
                 batch_size=batch_size,
                 total_queries=reads.count(t, "query"),

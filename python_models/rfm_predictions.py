@@ -14,5 +14,6 @@ def model(dbt, session):
         item_history=dbt.ref("rfm_item_history"),
         target_history=dbt.ref("rfm_target_history"),
         sibling_history=dbt.ref("rfm_sibling_history"),
+        graph_spec=dbt.ref("rfm_graph_spec"),
     )
     return predictions(session, inputs, settings=dbt.config.meta_get("rfm", {}))

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from bench.accuracy.features import ANCHORS, register_anchors
 from bench.accuracy.ranking import PAIR_SQL, _rank
+from dbt_rfm.aggregates import ANCHORS, register_anchors
 
 FLIGHTS = [
     ("P1", "2013-05-30 10:00", "ATL"),

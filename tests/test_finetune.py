@@ -31,9 +31,24 @@ from dbt_rfm.finetune.split import as_slice, split_by_time  # noqa: E402
 from dbt_rfm.finetune.trees import TreeFit, prefer_base  # noqa: E402
 from dbt_rfm.nn.train import build_net, save_checkpoint  # noqa: E402
 from dbt_rfm.scoring import ScoringInputs, predictions  # noqa: E402
+from dbt_rfm.spec import ColumnSpec, GraphSpec, LinkSpec, TableSpec  # noqa: E402
 from tests.rfm_synthetic import T0, anchors_of, make_cells, small_net_config  # noqa: E402
 
 N_LABELLED, N_QUERY, DAYS = 240, 20, 10
+#: customers <- orders: the declared graph of the test warehouse.
+GRAPH = GraphSpec(
+    (
+        TableSpec("customers", '"customers"', ("customer_id",), None,
+                  (ColumnSpec("customer_id", "varchar", "key"),)),
+        TableSpec("orders", '"orders"', ("order_id",), "ordered_at", (
+            ColumnSpec("order_id", "bigint", "key"),
+            ColumnSpec("customer_id", "varchar", "key"),
+            ColumnSpec("ordered_at", "timestamp", "timestamp"),
+            ColumnSpec("amount", "double", "numerical"),
+        )),
+    ),
+    (LinkSpec("orders", ("customer_id",), "customers", ("customer_id",)),),
+)  # fmt: skip
 DAY_US = 86_400_000_000
 FAST = FinetuneConfig(max_steps=40, eval_every=10, patience=3, lr=1e-3, context_size=48, threads=1)
 
@@ -95,9 +110,28 @@ def warehouse(tmp_path_factory, data):
             "create table rfm_targets as select 'big_spender' as target_name, "
             "'customers' as entity, 'aggregate' as kind, 'binary' as task, "
             "cast(null as varchar) as target_column, cast(null as integer) as top_k, "
-            """'{"aggregate": {"fn": "SUM", "end": 2, "unit": "days"}}' as definition"""
+            """'{"entity": "customers", "aggregate": {"fn": "SUM", "end": 2, "unit": "days"}}' """
+            "as definition"
         )
-        for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells)):
+        # the graph the warehouse aggregates read: each anchor's customer placed an order the
+        # day before, of an amount that is its label (queries: random), known at once
+        rng = np.random.default_rng(0)
+        amounts = [*labels.astype(float), *rng.integers(0, 2, len(q_keys)).astype(float)]
+        orders = pa.table(
+            {
+                "order_id": pa.array(range(len(amounts)), pa.int64()),
+                "customer_id": anchors["entity_id"],
+                "ordered_at": pa.array(
+                    [k[1] - dt.timedelta(days=1) for k in ctx_keys + q_keys], pa.timestamp("us")
+                ),
+                "amount": pa.array(amounts),
+            }
+        )
+        customers = pa.table({"customer_id": sorted(set(anchors["entity_id"].to_pylist()))})
+        spec = pa.Table.from_pylist(GRAPH.to_rows())
+        for name, table in (("rfm_anchors", anchors), ("rfm_labels", lab), ("rfm_cells", cells),
+                            ("orders", orders), ("customers", customers),
+                            ("rfm_graph_spec", spec)):  # fmt: skip
             con.register("src", table)
             con.execute(f"create table {name} as select * from src")
             con.unregister("src")
@@ -264,12 +298,51 @@ def test_command_writes_artifact_that_scores(warehouse, base, tmp_path):
     assert report["best_step"] > 0  # fine-tuned weights were kept, not the base's
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
-        inputs = ScoringInputs(*(con.table(n) for n in names))
+        inputs = ScoringInputs(
+            *(con.table(n) for n in names), graph_spec=con.table("rfm_graph_spec")
+        )
         got = predictions(con, inputs, settings={"artifact": str(run.artifact)}).read_all()
     assert got.num_rows == N_QUERY
     assert set(got["model_version"].to_pylist()) == {rfm.model_version}
     probs = np.array(got["probability"].to_pylist())
     assert ((probs >= 0) & (probs <= 1)).all() and probs.std() > 0
+
+
+def test_tree_head_reads_the_warehouse_aggregates(warehouse, base, tmp_path):
+    """Decision 0020: the trees read the aggregates of the declared graph (here the amount of
+    the order placed the day before, which is the label), and scoring computes them again
+    for the query anchors, in the warehouse."""
+    run = run_finetune("big_spender", warehouse, tmp_path / "ft", base=base, config=FAST,
+                       echo=lambda _: None)  # fmt: skip
+    trees = run.report["trees"]
+    assert trees["kept"] and trees["trees"] > 0.99
+    assert trees["top_features"][0].startswith("readout:agg:customers<-orders.customer_id:")
+    rfm = RfmSession.open(run.artifact)
+    assert rfm.trees is not None
+    assert "agg:customers<-orders.customer_id:amount_last" in rfm.trees.spec.readout
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = ("rfm_targets", "rfm_anchors", "rfm_labels", "rfm_cells")
+        settings = {"artifact": str(run.artifact)}
+        inputs = ScoringInputs(*(con.table(n) for n in names))
+        with pytest.raises(RfmError, match="graph_spec=dbt.ref"):
+            predictions(con, inputs, settings=settings).read_all()
+        inputs = ScoringInputs(
+            *(con.table(n) for n in names), graph_spec=con.table("rfm_graph_spec")
+        )
+        got = predictions(con, inputs, settings=settings).read_all()
+        amount = dict(
+            con.sql(
+                "select a.entity_id, o.amount from rfm_anchors a join orders o "
+                "on o.customer_id = a.entity_id where a.role = 'query'"
+            ).fetchall()
+        )
+    probs = np.array(got["probability"].to_pylist())
+    truth = np.array([amount[e] for e in got["entity_id"].to_pylist()])
+    assert probs[truth == 1].min() > probs[truth == 0].max()  # the query's own amounts
+    off = run_finetune("big_spender", warehouse, tmp_path / "off", base=base,
+                       config=FinetuneConfig(**{**FAST.to_dict(), "aggregates": False}),
+                       echo=lambda _: None)  # fmt: skip
+    assert not any("agg:" in f for f in off.report["trees"]["top_features"])
 
 
 def test_the_pretrained_net_with_its_trees_is_kept_when_better(

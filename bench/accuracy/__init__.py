@@ -2,6 +2,6 @@
 
 ``python -m bench.accuracy`` runs every task with every arm and writes
 ``bench/results/accuracy.json``. Modules: :mod:`~bench.accuracy.tasks` (anchors and labels as
-SQL), :mod:`~bench.accuracy.features` (generic time-aware aggregates over link paths),
+SQL), :mod:`~dbt_rfm.aggregates` (generic time-aware aggregates over link paths),
 :mod:`~bench.accuracy.arms` (baselines), :mod:`~bench.accuracy.metrics` (AUROC, MAE, MAP@k).
 """

@@ -18,17 +18,17 @@ import numpy as np
 import pyarrow as pa
 
 from bench.accuracy.entity_columns import encode_categories, entity_columns
-from bench.accuracy.features import (
+from bench.accuracy.lgbm import fit_tuned
+from bench.accuracy.ranking import run_pairs
+from bench.accuracy.tasks import SPLITS, TaskSplits
+from dbt_rfm.aggregates import (
     ANCHORS,
     DEFAULT_WINDOWS,
+    Graph,
     build_features,
     enumerate_paths,
     register_anchors,
 )
-from bench.accuracy.graph import Graph
-from bench.accuracy.lgbm import fit_tuned
-from bench.accuracy.ranking import run_pairs
-from bench.accuracy.tasks import SPLITS, TaskSplits
 from dbt_rfm.errors import RfmError
 
 RANK_K = 5
@@ -267,7 +267,7 @@ class LgbmEntity:
 
 class LgbmAggregates:
     """LightGBM on the own columns plus time-aware aggregates over every link path of at most
-    two hops (:func:`bench.accuracy.features.enumerate_paths`). Ranking tasks score candidate
+    two hops (:func:`dbt_rfm.aggregates.enumerate_paths`). Ranking tasks score candidate
     pairs with pair aggregates instead (:mod:`bench.accuracy.ranking`)."""
 
     name = "lgbm_aggregates"

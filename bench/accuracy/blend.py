@@ -40,11 +40,11 @@ from bench.accuracy.arms import (
     stacked_splits,
 )
 from bench.accuracy.data import DEFAULT_DB, REPO
-from bench.accuracy.features import build_features, enumerate_paths, windows_for
-from bench.accuracy.graph import flights_graph
+from bench.accuracy.graph import flights_graph, windows_for
 from bench.accuracy.metrics import auroc, paired_gap
 from bench.accuracy.run import REFERENCE, stored_predictions
 from bench.accuracy.tasks import Protocol, build_splits, get_task
+from dbt_rfm.aggregates import build_features, enumerate_paths
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

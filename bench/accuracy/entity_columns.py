@@ -13,7 +13,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from bench.accuracy.features import ANCHORS, register_anchors
+from dbt_rfm.aggregates import ANCHORS, register_anchors
 from dbt_rfm.errors import RfmError, did_you_mean
 
 _PLANE_COLUMNS = """

@@ -1,16 +1,27 @@
 """The demo's relational graph as the feature builder sees it: tables, links, and when each
 row's values become known (its *availability time*), which can be later than its row time.
 
-The dbt models do not declare keys yet, so the graph is written here; the links are
-:class:`dbt_rfm.spec.LinkSpec`, the same type the package's graph spec uses.
+The baseline reads this hand-written graph; the tree head of ``dbt-rfm finetune`` reads the
+demo's declared one (:func:`dbt_rfm.aggregates.graph_from_spec`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from datetime import timedelta
 
-from dbt_rfm.errors import RfmError, did_you_mean
+from dbt_rfm.aggregates import FeatureTable, Graph, aggregate_windows
 from dbt_rfm.spec import LinkSpec
+
+#: Static tasks (one anchor per row, at its minute) add the windows of the sibling history the
+#: foundation-model arms read (3 and 6 hours; ``history:`` in flights.yml).
+STATIC_EXTRA = (timedelta(hours=3), timedelta(hours=6))
+
+
+def windows_for(window: timedelta | None) -> tuple[timedelta | None, ...]:
+    """The aggregate windows of a task with label window ``window``: the default ones, plus
+    :data:`STATIC_EXTRA` for a static task (no window)."""
+    return aggregate_windows(() if window is not None else STATIC_EXTRA)
+
 
 #: When a flight's outcome is known: actual departure (never before the scheduled one), plus
 #: air time, plus 30 minutes of taxiing; a cancelled flight at scheduled departure + 30 min.
@@ -28,56 +39,6 @@ FLIGHT_DEPARTED_AT = (
     "({t}.scheduled_departure + to_minutes(greatest(coalesce({t}.dep_delay, 0), 0))"
     " + interval 1 second)"
 )
-
-
-@dataclass(frozen=True)
-class FeatureTable:
-    """A table of the graph as seen by the feature builder.
-
-    Attributes:
-        name: relation name in the DuckDB file.
-        key: primary key columns.
-        known_at: SQL over table alias ``{t}`` giving the time the row's values become known,
-            or None for a static table (always visible).
-        numeric: feature name -> SQL expression over table alias ``{t}`` (a number).
-        categorical: columns used as categorical features of the entity itself.
-        relation: the relation it reads, when not ``name`` (two tables over one relation
-            whose columns become known at different times).
-    """
-
-    name: str
-    key: tuple[str, ...]
-    known_at: str | None
-    numeric: dict[str, str] = field(default_factory=dict)
-    categorical: tuple[str, ...] = ()
-    relation: str | None = None
-
-    @property
-    def source(self) -> str:
-        """The relation the table reads."""
-        return self.relation or self.name
-
-    def known_at_as(self, alias: str) -> str | None:
-        """:attr:`known_at` over table alias ``alias``."""
-        return None if self.known_at is None else self.known_at.format(t=alias)
-
-    def numeric_as(self, alias: str) -> dict[str, str]:
-        """:attr:`numeric` over table alias ``alias``."""
-        return {n: e.format(t=alias) for n, e in self.numeric.items()}
-
-
-@dataclass(frozen=True)
-class Graph:
-    """Tables by name and the links (foreign keys) between them."""
-
-    tables: dict[str, FeatureTable]
-    links: tuple[LinkSpec, ...]
-
-    def table(self, name: str) -> FeatureTable:
-        """Return the table called ``name`` or raise an RfmError suggesting the closest one."""
-        if name not in self.tables:
-            raise RfmError(f"no table '{name}' in the graph{did_you_mean(name, self.tables)}")
-        return self.tables[name]
 
 
 def flights_graph() -> Graph:

@@ -189,8 +189,11 @@ def _batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
     yield from table.to_batches(max_chunksize=65_536)
 
 
-def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, Any, float]:
-    """Predictions of the val and test rows (split order) and the share of rows the net scored.
+def predict(
+    session: RfmSession, ctx: ArmContext, prep: Prepared, aggregates: pa.Table | None = None
+) -> tuple[Any, Any, float]:
+    """Predictions of the val and test rows (split order) and the share of rows the net scored
+    (``aggregates``: the warehouse aggregates a tree head reads, of every query anchor).
 
     Each split is scored against its own context (one stream of both when they share it).
     Binary: P(label); regression: the predicted value; ranking: ``RANK_K`` ids (padded with
@@ -199,7 +202,7 @@ def predict(session: RfmSession, ctx: ArmContext, prep: Prepared) -> tuple[Any, 
     found: dict[tuple[str, int], Any] = {}
     for c in prep.contexts:
         queries = pa.concat_tables([prep.cells[s] for s in c.splits])
-        found |= score_queries(session, ctx, c.cells, c.anchors, queries, prep.history)
+        found |= score_queries(session, ctx, c.cells, c.anchors, queries, prep.history, aggregates)
     return assemble(ctx, found)
 
 
@@ -210,10 +213,12 @@ def score_queries(
     context: pa.Table,
     query_cells: pa.Table,
     past: pa.Table | None = None,
+    aggregates: pa.Table | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Score a stream of query cells against one labelled context, with the readout's history
-    ``past`` of context and query anchors; prediction by anchor key (binary: P(label);
-    regression: the value; ranking: the ranked ids)."""
+    ``past`` of context and query anchors (and the ``aggregates`` a tree head reads);
+    prediction by anchor key (binary: P(label); regression: the value; ranking: the ranked
+    ids)."""
     task = ctx.splits.task
     kind = task.kind
     if kind == "binary":
@@ -231,6 +236,7 @@ def score_queries(
                 task.name,
                 target_column=TARGET_COLUMNS.get(task.name),
                 history=past,
+                aggregates=aggregates,
                 batch_size=BATCH,
                 top_k=RANK_K,
             )

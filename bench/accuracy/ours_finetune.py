@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from bench.accuracy.ours import (
     predict,
     prepare,
 )
+from dbt_rfm.aggregates import target_aggregates
 from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
@@ -110,6 +112,7 @@ class Finetuned(OursArm):
             y = labels(table, task.kind)
             y = y if task.kind == "ranking" else [float(v) for v in y]
             parts[name] = (tokens.take(rows), y, time_us(table.column("anchor_time")))  # views
+        aggregates = warehouse_aggregates(ctx, prep.spec, train)
         t1 = time.perf_counter()
         (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["train"], parts["val"]
         window = 0 if task.window is None else task.window // timedelta(microseconds=1)
@@ -126,7 +129,8 @@ class Finetuned(OursArm):
 
             def fit(net: Any) -> TreeFit:  # no session held between the fits
                 export_artifact(net[0], net[1], prefix)
-                return _fit_trees(ctx, prep.spec, RfmSession.open(prefix), train, tokens, parts)
+                session = RfmSession.open(prefix)
+                return _fit_trees(ctx, prep.spec, session, train, tokens, parts, aggregates)
 
             fitted = None
             if CONFIG.trees and task.kind in TREE_TASKS:  # as dbt-rfm finetune (decision 0018)
@@ -141,7 +145,7 @@ class Finetuned(OursArm):
                 prefix.with_name(prefix.name + TREES_SUFFIX).write_bytes(model)
             session = RfmSession.open(prefix)
             t3 = time.perf_counter()
-            val, test, covered = predict(session, ctx, prep)
+            val, test, covered = predict(session, ctx, prep, aggregates)
         t4 = time.perf_counter()
         params = {
             "checkpoint": str(checkpoint_path()),
@@ -155,6 +159,7 @@ class Finetuned(OursArm):
             "trained_on": train.num_rows,
             "coverage": round(covered, 4),
             "trees": trees,
+            "aggregates": 0 if aggregates is None else aggregates.num_columns - 2,
         }
         seconds = {
             "features": prep.seconds + (t1 - t0),
@@ -164,6 +169,20 @@ class Finetuned(OursArm):
         return ArmResult(val, test, seconds, params)
 
 
+def warehouse_aggregates(ctx: ArmContext, spec: GraphSpec, train: pa.Table) -> pa.Table | None:
+    """The warehouse aggregates a binary or regression tree head reads (decision 0020), of
+    the fine-tuning, validation and test anchors, over the demo's declared graph read from
+    the bench database; None when fine-tuning reads none (``FinetuneConfig.aggregates``)."""
+    task = ctx.splits.task
+    if not (CONFIG.trees and CONFIG.aggregates) or task.kind not in ("binary", "regression"):
+        return None
+    local = replace(spec, tables=tuple(replace(t, relation=f'"{t.name}"') for t in spec.tables))
+    anchors = pa.concat_tables(
+        [t.select(["entity_id", "anchor_time"]) for t in (train, ctx.splits.val, ctx.splits.test)]
+    )
+    return target_aggregates(ctx.con, local, task.entity_table, ctx.windows, anchors)
+
+
 def _fit_trees(
     ctx: ArmContext,
     spec: GraphSpec,
@@ -171,6 +190,7 @@ def _fit_trees(
     train: pa.Table,
     tokens: TokenBatch,
     parts: dict[str, Any],
+    aggregates: pa.Table | None,
 ) -> TreeFit:
     """The tree head on the fine-tuning anchors (train) and the validation split (``tokens``:
     both, in that order), each label known at the end of its window (static:
@@ -190,7 +210,8 @@ def _fit_trees(
         session, task.kind, task.name, tokens, anchors,
         [*tr_y, *va_y], np.concatenate([tr_t, va_t]) + after,
         np.arange(n), np.arange(n, n + len(va_y)),
-        history=history(ctx, spec, train, ctx.splits.val), column_names=names,
+        history=history(ctx, spec, train, ctx.splits.val), aggregates=aggregates,
+        column_names=names,
         max_context=ctx.max_context,
         seed=CONFIG.seed, threads=CONFIG.threads, echo=lambda line: print(line, flush=True),
     )  # fmt: skip

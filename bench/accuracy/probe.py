@@ -42,7 +42,6 @@ from rfm_runtime.tokenize import anchor_keys
 
 from bench.accuracy.arms import ArmContext, entity_matrix, labels, stacked_splits
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
-from bench.accuracy.features import build_features, enumerate_paths
 from bench.accuracy.graph import flights_graph
 from bench.accuracy.ours import (
     BATCH,
@@ -56,6 +55,7 @@ from bench.accuracy.ours_finetune import FT_TRAIN
 from bench.accuracy.run import evaluate
 from bench.accuracy.subsample import subsample_eval
 from bench.accuracy.tasks import SPLITS, TASKS, Protocol, build_splits, get_task
+from dbt_rfm.aggregates import build_features, enumerate_paths
 
 
 def probe(

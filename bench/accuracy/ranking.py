@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from bench.accuracy.entity_columns import encode_categories, entity_columns
-from bench.accuracy.features import ANCHORS, register_anchors
 from bench.accuracy.lgbm import fit_tuned
 from bench.accuracy.tasks import SPLITS
+from dbt_rfm.aggregates import ANCHORS, register_anchors
 
 #: Training pairs are subsampled (whole anchors, seeded) to about this many, for runtime.
 MAX_TRAIN_PAIRS = 200_000

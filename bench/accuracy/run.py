@@ -28,8 +28,7 @@ import duckdb
 from bench.accuracy.arms import ARMS as BASELINES
 from bench.accuracy.arms import RANK_K, ArmContext, labels
 from bench.accuracy.data import DEFAULT_DB, REPO, ensure_database
-from bench.accuracy.features import windows_for
-from bench.accuracy.graph import flights_graph
+from bench.accuracy.graph import flights_graph, windows_for
 from bench.accuracy.metrics import auroc, mae, map_at_k, paired_gap
 from bench.accuracy.ours import ZeroShot
 from bench.accuracy.ours_finetune import Finetuned

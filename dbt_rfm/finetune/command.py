@@ -80,6 +80,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "beats the net on validation) and on the pretrained net (written instead when it scores "
         "better; default on)",
     )
+    p.add_argument(
+        "--aggregates",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the tree head of a binary or regression target also reads the warehouse's "
+        "time-aware aggregates over the declared links (default on)",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed of episodes and subsamples")
     p.add_argument("--schema", default=None, help="schema of the rfm_* models (default: found)")
 
@@ -134,6 +141,7 @@ def run_finetune(
         connect,
         find_schema,
         label_known,
+        read_aggregates,
         read_history,
         read_labelled,
         read_target,
@@ -165,6 +173,9 @@ def run_finetune(
         known = label_known(con, found, target, data.anchor_us)
         history = read_history(con, found, t)
         names = cell_names(con, found, encoder.cfg.tokenizer())
+        aggregates = None
+        if config.trees and config.aggregates and t.task in ("binary", "regression"):
+            aggregates = read_aggregates(con, found, t, data.anchors, echo)
     finally:
         con.close()
     times = data.anchor_us
@@ -199,8 +210,8 @@ def run_finetune(
             return fit_trees(
                 RfmSession.open(prefix, threads=config.threads), t.task, target, data.tokens,
                 data.anchors, data.labels, times if known is None else known, train, val,
-                history=history, column_names=names, seed=config.seed, threads=config.threads,
-                echo=echo,
+                history=history, aggregates=aggregates, column_names=names, seed=config.seed,
+                threads=config.threads, echo=echo,
             )  # fmt: skip
 
     fitted = base_fit = None

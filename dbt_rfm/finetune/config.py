@@ -29,6 +29,9 @@ class FinetuneConfig:
         threads: torch intra-op threads (None: torch's default).
         trees: fit a tree head on the fine-tuned net (binary, regression and ranking targets;
             :mod:`dbt_rfm.finetune.trees`), kept when it beats the net on validation.
+        aggregates: the tree head of a binary or regression target also reads the
+            warehouse's time-aware aggregates over the declared links
+            (:mod:`dbt_rfm.aggregates`, decision 0020); scoring computes them again.
     """
 
     max_steps: int = 2000
@@ -45,6 +48,7 @@ class FinetuneConfig:
     seed: int = 0
     threads: int | None = None
     trees: bool = True
+    aggregates: bool = True
 
     def __post_init__(self) -> None:
         if int(self.max_steps) < 0:

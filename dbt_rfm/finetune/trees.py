@@ -41,6 +41,7 @@ from rfm_runtime.trees import (
     TREE_TASKS,
     TREES_INPUT,
     TREES_KEY,
+    NamedInputs,
     TreeSpec,
     linked_columns,
     row_columns,
@@ -220,6 +221,7 @@ def fit_trees(
     val: np.ndarray,
     *,
     history: pa.Table | None = None,
+    aggregates: pa.Table | None = None,
     column_names: dict[tuple[int, ...], str] | None = None,
     max_context: int | None = None,
     seed: int = 0,
@@ -236,6 +238,9 @@ def fit_trees(
         known_us: when each label became known, microseconds since the epoch.
         train, val: row indices of the training and validation anchors.
         history: the readout's history of the anchors (as scoring reads it), or None.
+        aggregates: the warehouse aggregates of the anchors
+            (:func:`dbt_rfm.aggregates.target_aggregates`), read beside the readout's inputs;
+            or None.
         column_names: hashed table and column name ids -> name, for the report.
         max_context: most context anchors per prediction (None: every known one).
         seed: LightGBM's seed; threads: its threads (None: LightGBM's default).
@@ -255,6 +260,7 @@ def fit_trees(
     embedding = embed_all(session, tokens)
     times = np.asarray(anchors.column("anchor_time").cast(pa.int64()).to_numpy())
     order = train[np.argsort(times[train], kind="stable")]
+    named = None if aggregates is None or task == "ranking" else NamedInputs(aggregates)
     runs: list[tuple[np.ndarray, Decoded]] = []
     for run in [*np.array_split(order, CHUNKS), val]:
         if len(run):
@@ -262,7 +268,8 @@ def fit_trees(
                                       known_us, run, int(times[run].min()), history,
                                       max_context)  # fmt: skip
             if decoded is not None:
-                runs.append((run, decoded))
+                keys = anchor_keys(anchors.take(pa.array(run)))
+                runs.append((run, decoded if named is None else named.add(decoded, keys)))
     covered = np.zeros(len(labels), dtype=bool)
     for run, _ in runs:
         covered[run] = True

@@ -9,6 +9,8 @@ observed label) and streams their cells in anchor order into the tokenizer servi
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from rfm_runtime.tokenize import TokenBatch, TokenizerConfig, time_us
 from rfm_runtime.trees import name_labels
 
 from dbt_rfm import duck
+from dbt_rfm.aggregates import read_graph_target, target_aggregates, target_windows
 from dbt_rfm.errors import RfmError, did_you_mean
 from dbt_rfm.finetune.split import subsample
 from dbt_rfm.labels import UNIT_SECONDS
@@ -225,6 +228,25 @@ def read_history(con: Any, schema: str, target: ScoringTarget) -> pa.Table | Non
         if table.num_rows:
             return table.cast(columns)
     return None
+
+
+def read_aggregates(
+    con: Any, schema: str, target: ScoringTarget, anchors: pa.Table, echo: Callable[[str], None]
+) -> pa.Table | None:
+    """The warehouse aggregates of ``anchors`` that ``target``'s tree head reads (decision
+    0020): every path of two hops over the declared graph (``rfm_graph_spec``) from the
+    target's entity; None when the entity has a composite key."""
+    start = time.monotonic()
+    spec, definition = read_graph_target(
+        con, f'"{schema}".rfm_graph_spec', f'"{schema}".rfm_targets', target.name
+    )
+    table = target_aggregates(con, spec, definition["entity"], target_windows(definition), anchors)
+    if table is None:
+        echo(f"finetune {target.name}: no warehouse aggregates (the entity's key is composite)")
+    else:
+        echo(f"finetune {target.name}: {table.num_columns - 2} warehouse aggregates of "
+             f"{table.num_rows} anchors ({time.monotonic() - start:.0f}s)")  # fmt: skip
+    return table
 
 
 def cell_names(con: Any, schema: str, tokenizer: TokenizerConfig) -> dict[tuple[int, ...], str]:

@@ -40,7 +40,7 @@ from rfm_runtime.session import RfmSession
 from rfm_runtime.siblings import SiblingHistory, fit_binary_readout
 from rfm_runtime.token_stream import TokenChunk, iter_token_batches
 from rfm_runtime.tokenize import AnchorKey, TokenBatch, TokenizerConfig, anchor_keys, tokenize
-from rfm_runtime.trees import RERANK, TreeHead
+from rfm_runtime.trees import RERANK, NamedInputs, TreeHead
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -127,6 +127,7 @@ def score(
     progress: ProgressCallback | None = None,
     echo: bool = False,
     cache: EmbeddingCache | None = None,
+    aggregates: pa.Table | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Predict ``target_name`` for every query anchor, streaming.
 
@@ -153,6 +154,8 @@ def score(
         echo: also print progress lines (dbt shows a Python model's prints).
         cache: embeddings shared by the targets of one run: anchors another target already
             encoded (same hidden columns) are not encoded again.
+        aggregates: ``entity_id, anchor_time`` and named features of the query anchors that
+            the artifact's tree head reads (:class:`~rfm_runtime.trees.NamedInputs`).
 
     Yields:
         Record batches in schema ``PREDICTIONS``, one row per query anchor.
@@ -162,6 +165,7 @@ def score(
     shown = target_name if echo else None
     predict = fit_predictor(session, task, context, labels, context_labels, history, top_k, shown)
     trees = _trees_for(session, target_name, task, echo)
+    named = None if trees is None or aggregates is None else NamedInputs(aggregates)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tracker = ProgressTracker(f"scoring {target_name}", total_queries, progress, echo=echo)
     for chunk in iter_token_batches(query_cells, config, anchors=query_anchors):
@@ -169,6 +173,7 @@ def score(
         query = _encode(session, chunk.tokens, keys, config, cache)
         decoded = predict(query, keys)
         if trees is not None:
+            decoded = decoded if named is None else named.add(decoded, keys)
             decoded = apply_trees(trees, chunk.tokens, query, decoded, top_k)
         yield _predictions(chunk, decoded, target_name, session, scored_at, dbt_invocation_id)
         tracker.update(chunk.tokens.num_anchors)

@@ -18,7 +18,9 @@ which features it reads, in this order:
    mean and sum over those with a row time in each of the spec's ``windows`` before the
    anchor (decision 0016);
 4. the inputs of the net's readout beside the head (``Decoded.inputs``, by name): the target's
-   own history of a regression target, the sibling rates of a static binary target;
+   own history of a regression target, the sibling rates of a static binary target; and the
+   warehouse's time-aware aggregates over the declared links (:class:`NamedInputs`, names
+   starting ``agg:``; decision 0020);
 5. the anchor embedding (``d`` values);
 6. the net's prediction after its readout: P(label) for a binary target, the value for a
    regression target.
@@ -36,21 +38,25 @@ fitted for only; every other target of a run keeps the net's prediction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pyarrow as pa
 
 from rfm_runtime.errors import RfmError
 from rfm_runtime.hashing import name_ids
+from rfm_runtime.labels import Decoded
 from rfm_runtime.tokenize import (
     COUNT_WINDOWS_DAYS,
     ROW_COUNT_WIDTH,
     STYPE_IDS,
+    AnchorKey,
     TokenBatch,
     TokenizerConfig,
+    anchor_keys,
 )
 
 #: File suffix of the tree head beside ``<prefix>.encoder.onnx``.
@@ -396,6 +402,31 @@ def linked_columns(
         name = "{}>{}.{}@{}".format(*(labels.get(i, "?") for i in (parent, table, column)), hop)
         out.append(LinkedColumn(hop, parent, table, column, name))
     return tuple(out)
+
+
+class NamedInputs:
+    """Features of anchors computed outside the net, by name, that a tree head reads beside
+    the readout's inputs: the warehouse aggregates of decision 0020.
+
+    Args:
+        table: ``entity_id, anchor_time`` and one number column per feature.
+    """
+
+    def __init__(self, table: pa.Table) -> None:
+        self.names = [n for n in table.column_names if n not in ("entity_id", "anchor_time")]
+        self._row = {k: i for i, k in enumerate(anchor_keys(table))}
+        self._values = np.full((table.num_rows + 1, len(self.names)), np.nan, np.float32)
+        for j, name in enumerate(self.names):  # the last row: anchors without a row
+            col = table.column(name).cast(pa.float32()).to_numpy(zero_copy_only=False)
+            self._values[:-1, j] = col
+
+    def add(self, decoded: Decoded, keys: Sequence[AnchorKey]) -> Decoded:
+        """``decoded`` of the anchors ``keys`` with these features among its inputs (NaN for
+        an anchor without a row)."""
+        rows = np.array([self._row.get(k, -1) for k in keys], np.int64)
+        values = self._values[rows]
+        named = {n: values[:, j].astype(np.float64) for j, n in enumerate(self.names)}
+        return replace(decoded, inputs={**decoded.inputs, **named})
 
 
 class TreeHead:

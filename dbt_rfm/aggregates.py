@@ -1,4 +1,4 @@
-"""Generic time-aware aggregate features over the link graph, computed in DuckDB SQL.
+"""Time-aware aggregates over the link graph, computed in the warehouse's SQL (DuckDB).
 
 For anchors ``(entity_id, anchor_time)`` of an entity table, every *link path* (a walk over
 foreign keys, forward = child to parent, backward = parent to children) yields features:
@@ -14,42 +14,126 @@ the latest over the joined rows) is ``<= anchor_time``. Windowed aggregates are 
 one pass per path: data rows and anchors are put in one stream, partitioned by the link key
 and ordered by time, and the anchors read ``RANGE`` window frames ending at themselves, so
 the cost does not grow with a key's fan-out (three airports own every flight).
+
+Two readers (decision 0020): the benchmark's ``lgbm_aggregates`` baseline, over a graph it
+writes by hand, and the tree head of ``dbt-rfm finetune``, over the declared graph
+(:func:`graph_from_spec`), which reads them by name beside the readout's inputs
+(:data:`PREFIX`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from bench.accuracy.graph import Graph
-from dbt_rfm.errors import RfmError
-from dbt_rfm.spec import LinkSpec
+from dbt_rfm import duck
+from dbt_rfm.errors import RfmError, did_you_mean
+from dbt_rfm.labels import UNIT_SECONDS
+from dbt_rfm.spec import GraphSpec, LinkSpec
 
-#: Default windows; None means all history up to the anchor.
+#: Windows every aggregate path is read over; None means all history up to the anchor.
 DEFAULT_WINDOWS: tuple[timedelta | None, ...] = (
     timedelta(days=1),
     timedelta(days=7),
     timedelta(days=30),
     None,
 )
-#: Static tasks (one anchor per row, at its minute) add the windows of the sibling history the
-#: foundation-model arms read (3 and 6 hours; ``history:`` in flights.yml).
-STATIC_WINDOWS: tuple[timedelta | None, ...] = (
-    timedelta(hours=3),
-    timedelta(hours=6),
-    *DEFAULT_WINDOWS,
-)
-ANCHORS = "_bench_anchors"
+ANCHORS = "_rfm_aggregate_anchors"
+#: Name prefix of an aggregate among a tree head's named inputs.
+PREFIX = "agg:"
 
 
-def windows_for(window: timedelta | None) -> tuple[timedelta | None, ...]:
-    """The aggregate windows of a task with label window ``window``: :data:`DEFAULT_WINDOWS`,
-    or :data:`STATIC_WINDOWS` for a static task (no window)."""
-    return DEFAULT_WINDOWS if window is not None else STATIC_WINDOWS
+def aggregate_windows(extra: Sequence[timedelta] = ()) -> tuple[timedelta | None, ...]:
+    """:data:`DEFAULT_WINDOWS` plus ``extra`` (a static target's history windows), shortest
+    first, all history last."""
+    bounded = {w for w in DEFAULT_WINDOWS if w is not None} | set(extra)
+    return (*sorted(bounded), None)
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """A table of the graph as seen by the feature builder.
+
+    Attributes:
+        name: relation name in the DuckDB file.
+        key: primary key columns.
+        known_at: SQL over table alias ``{t}`` giving the time the row's values become known,
+            or None for a static table (always visible).
+        numeric: feature name -> SQL expression over table alias ``{t}`` (a number).
+        categorical: columns used as categorical features of the entity itself.
+        relation: the relation it reads, when not ``name`` (two tables over one relation
+            whose columns become known at different times).
+    """
+
+    name: str
+    key: tuple[str, ...]
+    known_at: str | None
+    numeric: dict[str, str] = field(default_factory=dict)
+    categorical: tuple[str, ...] = ()
+    relation: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The relation the table reads."""
+        return self.relation or self.name
+
+    def known_at_as(self, alias: str) -> str | None:
+        """:attr:`known_at` over table alias ``alias``."""
+        return None if self.known_at is None else self.known_at.format(t=alias)
+
+    def numeric_as(self, alias: str) -> dict[str, str]:
+        """:attr:`numeric` over table alias ``alias``."""
+        return {n: e.format(t=alias) for n, e in self.numeric.items()}
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Tables by name and the links (foreign keys) between them."""
+
+    tables: dict[str, FeatureTable]
+    links: tuple[LinkSpec, ...]
+
+    def table(self, name: str) -> FeatureTable:
+        """Return the table called ``name`` or raise an RfmError suggesting the closest one."""
+        if name not in self.tables:
+            raise RfmError(f"no table '{name}' in the graph{did_you_mean(name, self.tables)}")
+        return self.tables[name]
+
+
+def graph_from_spec(spec: GraphSpec) -> Graph:
+    """The declared graph as the feature builder sees it: each table's number and boolean
+    columns (keys and link columns left out), known at its row time (static tables: always);
+    the columns with a ``meta.rfm.available_at`` form a table ``<name>@<column>`` over the same
+    relation, known strictly after that column's time, with the table's links to its parents."""
+    tables: list[FeatureTable] = []
+    links = list(spec.links)
+    for t in spec.tables:
+        linked = {c for lk in spec.links if lk.child == t.name for c in lk.child_columns}
+        groups: dict[str | None, dict[str, str]] = {}
+        for c in t.columns:
+            if c.stype in ("numerical", "boolean") and c.name not in linked:
+                cast = "::int" if c.stype == "boolean" else ""
+                groups.setdefault(c.available_at, {})[c.name] = f'{{t}}."{c.name}"{cast}'
+        time = None if t.time_column is None else f'{{t}}."{t.time_column}"'
+        tables.append(FeatureTable(t.name, t.primary_key, time, groups.pop(None, {}),
+                                   relation=t.relation))  # fmt: skip
+        for at, numeric in groups.items():
+            name = f"{t.name}@{at}"
+            known = f'({{t}}."{at}" + interval 1 microsecond)'
+            tables.append(FeatureTable(name, t.primary_key, known, numeric, relation=t.relation))
+            links += [
+                LinkSpec(name, lk.child_columns, lk.parent, lk.parent_columns)
+                for lk in spec.links
+                if lk.child == t.name
+            ]
+    return Graph({t.name: t for t in tables}, tuple(links))
 
 
 @dataclass(frozen=True)
@@ -182,6 +266,72 @@ def build_features(
         con.unregister(ANCHORS)
     values = np.hstack(blocks) if blocks else np.zeros((anchors.num_rows, 0))
     return FeatureMatrix(tuple(names), values)
+
+
+def read_graph_target(
+    cur: Any, graph_spec: str, targets: str, target: str
+) -> tuple[GraphSpec, dict[str, Any]]:
+    """The declared graph (relation ``graph_spec``: ``rfm_graph_spec``) and ``target``'s
+    definition (relation ``targets``: ``rfm_targets``), read through ``cur``."""
+    spec = GraphSpec.from_rows(duck.arrow_table(cur, f"select * from {graph_spec}").to_pylist())
+    found = duck.rows(cur, f"select definition from {targets} where target_name = ?", [target])
+    if not found:
+        raise RfmError(f"target '{target}' is not a row of {targets}")
+    return spec, json.loads(found[0][0])
+
+
+def target_windows(definition: dict[str, Any]) -> tuple[timedelta | None, ...]:
+    """The aggregate windows of a target (its ``rfm_targets.definition``): the default ones,
+    plus a static target's ``history`` windows."""
+    history = definition.get("history") or {}
+    unit = UNIT_SECONDS[history.get("unit", "days")]
+    return aggregate_windows([timedelta(seconds=w * unit) for w in history.get("windows", ())])
+
+
+def target_aggregates(
+    con: duckdb.DuckDBPyConnection,
+    spec: GraphSpec,
+    entity: str,
+    windows: tuple[timedelta | None, ...],
+    anchors: pa.Table,
+    names: Sequence[str] | None = None,
+) -> pa.Table | None:
+    """The aggregates a tree head reads for ``anchors`` of one target (decision 0020).
+
+    Args:
+        con: connection to the warehouse holding the graph's relations.
+        spec: the declared graph.
+        entity: the target's entity table.
+        windows: the windows (:func:`target_windows`).
+        anchors: ``entity_id, anchor_time`` rows.
+        names: the aggregates to read (:data:`PREFIX` names); None: every path of two hops.
+
+    Returns:
+        ``entity_id, anchor_time`` and one float32 column per aggregate, in the order of
+        ``anchors``; None when the entity has a composite key (no aggregates).
+
+    Raises:
+        RfmError: when one of ``names`` is not an aggregate of the declared graph.
+    """
+    graph = graph_from_spec(spec)
+    if len(graph.table(entity).key) != 1:
+        return None
+    paths = enumerate_paths(graph, entity)
+    if names is not None:
+        wanted = {n[len(PREFIX) :].rsplit(":", 1)[0] for n in names}
+        paths = [p for p in paths if p.name in wanted]
+    found = build_features(con, graph, anchors, entity, paths, windows)
+    index = {PREFIX + n: j for j, n in enumerate(found.names)}
+    keep = list(index) if names is None else list(names)
+    missing = [n for n in keep if n not in index]
+    if missing:
+        raise RfmError(
+            f"aggregate '{missing[0]}' is not in the declared graph (rfm_graph_spec) any more"
+            f"{did_you_mean(missing[0], index)}; fine-tune the target again"
+        )
+    columns = [pa.array(found.values[:, index[n]], pa.float32()) for n in keep]
+    keys = anchors.select(["entity_id", "anchor_time"])
+    return pa.Table.from_arrays([*keys.columns, *columns], [*keys.column_names, *keep])
 
 
 def register_anchors(con: duckdb.DuckDBPyConnection, anchors: pa.Table) -> None:

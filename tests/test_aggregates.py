@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from bench.accuracy.features import LinkPath, Step, build_features, enumerate_paths
-from bench.accuracy.graph import FeatureTable, Graph, flights_graph
+from bench.accuracy.graph import flights_graph
+from dbt_rfm.aggregates import FeatureTable, Graph, LinkPath, Step, build_features, enumerate_paths
 from dbt_rfm.spec import LinkSpec
 
 # users <- orders -> shops (shops have a time column: a row opens at `opened`).
