@@ -259,7 +259,7 @@ def build_features(
             if path.entity != entity:
                 raise RfmError(f"path {path.name} does not start at entity '{entity}'")
             sql, cols = path_sql(graph, path, windows)
-            table = con.sql(sql).to_arrow_table()
+            table = duck.arrow_table(con, sql)
             blocks.append(_to_matrix(table, cols, anchors.num_rows))
             names.extend(f"{path.name}:{c}" for c in cols)
     finally:

@@ -10,8 +10,21 @@ import pyarrow as pa
 import pytest
 
 from bench.accuracy.graph import flights_graph
-from dbt_rfm.aggregates import FeatureTable, Graph, LinkPath, Step, build_features, enumerate_paths
-from dbt_rfm.spec import LinkSpec
+from dbt_rfm.aggregates import (
+    PREFIX,
+    FeatureTable,
+    Graph,
+    LinkPath,
+    Step,
+    aggregate_windows,
+    build_features,
+    enumerate_paths,
+    graph_from_spec,
+    target_aggregates,
+    target_windows,
+)
+from dbt_rfm.errors import RfmError
+from dbt_rfm.spec import ColumnSpec, GraphSpec, LinkSpec, TableSpec
 
 # users <- orders -> shops (shops have a time column: a row opens at `opened`).
 # An order's amount is known `delay` hours after it is placed at `ts`.
@@ -181,3 +194,69 @@ def test_path_must_start_at_the_entity(bad: str) -> None:
 
     with pytest.raises(RfmError, match="does not start"):
         LinkPath(bad, (Step(LINK_USER, False),))
+
+
+def _declared() -> GraphSpec:
+    """The fixture graph as dbt declares it: the amount known at `paid_at` (available_at)."""
+    return GraphSpec(
+        (
+            TableSpec("users", '"users"', ("user_id",), None,
+                      (ColumnSpec("user_id", "varchar", "key"),)),
+            TableSpec("orders", '"orders"', ("order_id",), "ts", (
+                ColumnSpec("order_id", "integer", "key"),
+                ColumnSpec("user_id", "varchar", "key"),
+                ColumnSpec("ts", "timestamp", "timestamp"),
+                ColumnSpec("delay_h", "integer", "numerical"),
+                ColumnSpec("paid_at", "timestamp", "timestamp"),
+                ColumnSpec("amount", "double", "numerical", available_at="paid_at"),
+            )),
+        ),
+        (LINK_USER,),
+    )  # fmt: skip
+
+
+def test_declared_graph_splits_columns_by_when_they_are_known() -> None:
+    graph = graph_from_spec(_declared())
+    assert graph.table("orders").numeric == {"delay_h": '{t}."delay_h"'}
+    assert graph.table("orders").known_at == '{t}."ts"'
+    paid = graph.table("orders@paid_at")
+    assert paid.numeric == {"amount": '{t}."amount"'} and paid.source == '"orders"'
+    assert paid.known_at == '({t}."paid_at" + interval 1 microsecond)'
+    assert LinkSpec("orders@paid_at", ("user_id",), "users", ("user_id",)) in graph.links
+    assert graph.table("users").known_at is None
+
+
+def test_target_aggregates_read_a_value_strictly_after_it_is_known() -> None:
+    con = _con(ORDERS)
+    con.execute("create table paid as select *, ts + to_hours(delay_h) as paid_at from orders")
+    con.execute("drop table orders; alter table paid rename to orders")
+    # u1 at 01-09 23:30: order 4 is placed then (known), but paid only at 01:30 next day;
+    # at 01:30 itself its amount is still not known (strictly after), at 01:31 it is.
+    times = [
+        datetime(2024, 1, 9, 23, 30),
+        datetime(2024, 1, 10, 1, 30),
+        datetime(2024, 1, 10, 1, 31),
+    ]
+    anchors = _anchors(*(("u1", t) for t in times))
+    windows = aggregate_windows()
+    table = target_aggregates(con, _declared(), "users", windows, anchors)
+    assert table is not None and table.column_names[:2] == ["entity_id", "anchor_time"]
+    placed = table.column(f"{PREFIX}users<-orders.user_id:count_all").to_pylist()
+    paid = table.column(f"{PREFIX}users<-orders@paid_at.user_id:count_all").to_pylist()
+    last = table.column(f"{PREFIX}users<-orders@paid_at.user_id:amount_last").to_pylist()
+    assert placed == [4, 4, 4] and paid == [3, 3, 4] and last == [20, 20, 99]
+    # a tree head names the few it reads; a name the graph does not yield is an error
+    name = f"{PREFIX}users<-orders@paid_at.user_id:amount_sum_7d"
+    one = target_aggregates(con, _declared(), "users", windows, anchors, [name])
+    assert one is not None and one.column_names == ["entity_id", "anchor_time", name]
+    with pytest.raises(RfmError, match="amount_sum_7d.*fine-tune the target again"):
+        target_aggregates(con, _declared(), "users", windows, anchors, [name.replace("7d", "2d")])
+
+
+def test_target_windows_add_a_static_targets_history() -> None:
+    static = {"history": {"windows": [3, 6, 24], "unit": "hours"}}
+    assert target_windows(static) == (
+        timedelta(hours=3), timedelta(hours=6), timedelta(days=1), timedelta(days=7),
+        timedelta(days=30), None,
+    )  # fmt: skip
+    assert target_windows({"history": None}) == aggregate_windows()

@@ -1,8 +1,9 @@
 """Fit the tree head of a fine-tuned artifact (:mod:`rfm_runtime.trees`, decisions 0011, 0012
 and 0015).
 
-The trees learn the target from the entity row's own values, aggregates of its linked rows, the
-anchor embedding and the net's prediction. The net's prediction of an anchor must come from a
+The trees learn the target from the entity row's own values, aggregates of its linked rows (of
+the sampled ones, and of every one in the warehouse: decision 0020), the anchor embedding and
+the net's prediction. The net's prediction of an anchor must come from a
 context the net could have had at that anchor's time, as in scoring, or the trees would learn to
 trust a prediction that saw its own label. So the training anchors are cut into :data:`CHUNKS`
 runs in time order; each run is predicted from a context of the anchors whose label was known by
