@@ -326,8 +326,9 @@ def target_aggregates(
     missing = [n for n in keep if n not in index]
     if missing:
         raise RfmError(
-            f"aggregate '{missing[0]}' is not in the declared graph (rfm_graph_spec) any more"
-            f"{did_you_mean(missing[0], index)}; fine-tune the target again"
+            f"aggregate '{missing[0]}': the declared graph (rfm_graph_spec) and the target's "
+            f"windows no longer yield it{did_you_mean(missing[0], index)}; fine-tune the "
+            "target again"
         )
     columns = [pa.array(found.values[:, index[n]], pa.float32()) for n in keep]
     keys = anchors.select(["entity_id", "anchor_time"])

@@ -237,6 +237,8 @@ def read_aggregates(
     0020): every path of two hops over the declared graph (``rfm_graph_spec``) from the
     target's entity; None when the entity has a composite key."""
     start = time.monotonic()
+    echo(f"finetune {target.name}: warehouse aggregates of {anchors.num_rows} anchors "
+         "(one query per link path; a minute or more) ...")  # fmt: skip
     spec, definition = read_graph_target(
         con, f'"{schema}".rfm_graph_spec', f'"{schema}".rfm_targets', target.name
     )
