@@ -5,7 +5,8 @@ validation split, then exported to ONNX; :func:`dbt_rfm.finetune.trees.fit_trees
 tree head on the same anchors (kept when it
 beats the net on validation); scored through the same serving path as the zero-shot arm (the
 same contexts as zero-shot). ``$RFM_BENCH_FT_STEPS`` overrides the most optimiser steps (0:
-the pretrained net with its tree head).
+the pretrained net with its tree head), ``$RFM_BENCH_FT_SEED`` the seed (subsample, episodes,
+trees).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ from dbt_rfm.spec import GraphSpec
 
 #: FinetuneConfig's defaults (docs/finetuning.md) on 2 threads.
 CONFIG = FinetuneConfig(
-    threads=2, max_steps=int(os.environ.get("RFM_BENCH_FT_STEPS", FinetuneConfig.max_steps))
+    threads=2,
+    max_steps=int(os.environ.get("RFM_BENCH_FT_STEPS", FinetuneConfig.max_steps)),
+    seed=int(os.environ.get("RFM_BENCH_FT_SEED", FinetuneConfig.seed)),
 )
 #: A static label (a flight's outcome) is known within a day of its anchor time.
 STATIC_KNOWN = timedelta(days=1)
