@@ -48,6 +48,8 @@ DEFAULT_WINDOWS: tuple[timedelta | None, ...] = (
 ANCHORS = "_rfm_aggregate_anchors"
 #: Name prefix of an aggregate among a tree head's named inputs.
 PREFIX = "agg:"
+#: Tasks whose tree head reads the aggregates (a ranking tree head reads pairs).
+AGGREGATE_TASKS = ("binary", "regression")
 
 
 def aggregate_windows(extra: Sequence[timedelta] = ()) -> tuple[timedelta | None, ...]:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 from rfm_runtime.session import RfmSession
 from rfm_runtime.tokenize import TokenBatch, anchor_keys, time_us, tokenize
-from rfm_runtime.trees import TREE_TASKS, TREES_SUFFIX, name_labels
+from rfm_runtime.trees import TREE_TASKS, TREES_SUFFIX, NamedInputs, name_labels
 
 from bench.accuracy.arms import ArmContext, ArmResult, labels
 from bench.accuracy.data import REPO
@@ -37,7 +37,7 @@ from bench.accuracy.ours import (
     predict,
     prepare,
 )
-from dbt_rfm.aggregates import target_aggregates
+from dbt_rfm.aggregates import AGGREGATE_TASKS, target_aggregates
 from dbt_rfm.errors import RfmError
 from dbt_rfm.finetune.config import FinetuneConfig
 from dbt_rfm.finetune.loop import finetune_arrays
@@ -116,6 +116,7 @@ class Finetuned(OursArm):
             y = y if task.kind == "ranking" else [float(v) for v in y]
             parts[name] = (tokens.take(rows), y, time_us(table.column("anchor_time")))  # views
         aggregates = warehouse_aggregates(ctx, prep.spec, train)
+        named = None if aggregates is None else NamedInputs(aggregates)  # both tree fits
         t1 = time.perf_counter()
         (tr_tok, tr_y, tr_t), (va_tok, va_y, va_t) = parts["train"], parts["val"]
         window = 0 if task.window is None else task.window // timedelta(microseconds=1)
@@ -133,7 +134,7 @@ class Finetuned(OursArm):
             def fit(net: Any) -> TreeFit:  # no session held between the fits
                 export_artifact(net[0], net[1], prefix)
                 session = RfmSession.open(prefix)
-                return _fit_trees(ctx, prep.spec, session, train, tokens, parts, aggregates)
+                return _fit_trees(ctx, prep.spec, session, train, tokens, parts, named)
 
             fitted = None
             if CONFIG.trees and task.kind in TREE_TASKS:  # as dbt-rfm finetune (decision 0018)
@@ -177,7 +178,7 @@ def warehouse_aggregates(ctx: ArmContext, spec: GraphSpec, train: pa.Table) -> p
     the fine-tuning, validation and test anchors, over the demo's declared graph read from
     the bench database; None when fine-tuning reads none (``FinetuneConfig.aggregates``)."""
     task = ctx.splits.task
-    if not (CONFIG.trees and CONFIG.aggregates) or task.kind not in ("binary", "regression"):
+    if not (CONFIG.trees and CONFIG.aggregates) or task.kind not in AGGREGATE_TASKS:
         return None
     local = replace(spec, tables=tuple(replace(t, relation=f'"{t.name}"') for t in spec.tables))
     anchors = pa.concat_tables(
@@ -193,7 +194,7 @@ def _fit_trees(
     train: pa.Table,
     tokens: TokenBatch,
     parts: dict[str, Any],
-    aggregates: pa.Table | None,
+    aggregates: NamedInputs | None,
 ) -> TreeFit:
     """The tree head on the fine-tuning anchors (train) and the validation split (``tokens``:
     both, in that order), each label known at the end of its window (static:

@@ -130,8 +130,9 @@ def run_finetune(
         RfmError: unknown target, missing tables or base checkpoint, too little data.
     """
     from rfm_runtime.session import RfmSession
-    from rfm_runtime.trees import TREE_TASKS
+    from rfm_runtime.trees import TREE_TASKS, NamedInputs
 
+    from dbt_rfm.aggregates import AGGREGATE_TASKS
     from dbt_rfm.finetune.artifact import write_artifact, write_report
     from dbt_rfm.finetune.loop import finetune_arrays
     from dbt_rfm.finetune.split import as_slice, split_by_time
@@ -173,9 +174,11 @@ def run_finetune(
         known = label_known(con, found, target, data.anchor_us)
         history = read_history(con, found, t)
         names = cell_names(con, found, encoder.cfg.tokenizer())
-        aggregates = None
-        if config.trees and config.aggregates and t.task in ("binary", "regression"):
-            aggregates = read_aggregates(con, found, t, data.anchors, echo)
+        table = None
+        if config.trees and config.aggregates and t.task in AGGREGATE_TASKS:
+            table = read_aggregates(con, found, t, data.anchors, echo)
+        aggregates = None if table is None else NamedInputs(table)  # shared by both tree fits
+        del table
     finally:
         con.close()
     times = data.anchor_us

@@ -222,7 +222,7 @@ def fit_trees(
     val: np.ndarray,
     *,
     history: pa.Table | None = None,
-    aggregates: pa.Table | None = None,
+    aggregates: NamedInputs | None = None,
     column_names: dict[tuple[int, ...], str] | None = None,
     max_context: int | None = None,
     seed: int = 0,
@@ -240,8 +240,8 @@ def fit_trees(
         train, val: row indices of the training and validation anchors.
         history: the readout's history of the anchors (as scoring reads it), or None.
         aggregates: the warehouse aggregates of the anchors
-            (:func:`dbt_rfm.aggregates.target_aggregates`), read beside the readout's inputs;
-            or None.
+            (:func:`dbt_rfm.aggregates.target_aggregates`), read beside the readout's inputs
+            (a binary or regression target); or None.
         column_names: hashed table and column name ids -> name, for the report.
         max_context: most context anchors per prediction (None: every known one).
         seed: LightGBM's seed; threads: its threads (None: LightGBM's default).
@@ -261,7 +261,6 @@ def fit_trees(
     embedding = embed_all(session, tokens)
     times = np.asarray(anchors.column("anchor_time").cast(pa.int64()).to_numpy())
     order = train[np.argsort(times[train], kind="stable")]
-    named = None if aggregates is None or task == "ranking" else NamedInputs(aggregates)
     runs: list[tuple[np.ndarray, Decoded]] = []
     for run in [*np.array_split(order, CHUNKS), val]:
         if len(run):
@@ -270,7 +269,7 @@ def fit_trees(
                                       max_context)  # fmt: skip
             if decoded is not None:
                 keys = anchor_keys(anchors.take(pa.array(run)))
-                runs.append((run, decoded if named is None else named.add(decoded, keys)))
+                runs.append((run, decoded if aggregates is None else aggregates.add(decoded, keys)))
     covered = np.zeros(len(labels), dtype=bool)
     for run, _ in runs:
         covered[run] = True
